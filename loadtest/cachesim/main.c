@@ -1,0 +1,144 @@
+/*
+ * tomato-cachesim: replays a request trace through the edge's cache code, with no network and no
+ * storage (sizes only).
+ *
+ * This build reads and checks a trace and prints its statistics: requests, distinct objects, the
+ * footprint (bytes of all distinct objects, the base for cache sizes given as fractions) and the
+ * compulsory misses every cache pays (each object's first request), which bound any policy's miss
+ * ratios from below.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "tmt/err.h"
+#include "tmt/prog.h"
+#include "tmt/trace.h"
+
+struct sim_conf {
+    char *trace;
+};
+
+static const struct tmt_conf_key sim_keys[] = {
+    {.section = "sim",
+     .name = "trace",
+     .type = TMT_CONF_PATH,
+     .offset = offsetof(struct sim_conf, trace),
+     .flags = TMT_CONF_REQUIRED,
+     .help = "trace to replay: CSV time,obj_id,obj_size with a header line; - for stdin"},
+};
+
+static const struct tmt_conf_part sim_parts[] = {{sim_keys, TMT_ARRAY_LEN(sim_keys), 0}};
+
+static const struct tmt_conf_schema sim_schema = {
+    .program = "tomato-cachesim",
+    .parts = sim_parts,
+    .n_parts = TMT_ARRAY_LEN(sim_parts),
+    .size = sizeof(struct sim_conf),
+};
+
+static const struct tmt_prog_flag sim_flags[] = {
+    {"trace", "FILE", "sim.trace"},
+};
+
+static const struct tmt_prog sim_prog = {
+    .name = "tomato-cachesim",
+    .summary = "replays a request trace through the edge cache's code and reports miss ratios",
+    .schema = &sim_schema,
+    .flags = sim_flags,
+    .n_flags = TMT_ARRAY_LEN(sim_flags),
+};
+
+/* Open-addressing set of object ids (id + 1 stored, so 0 means empty). */
+struct id_set {
+    uint64_t *slots;
+    size_t cap; /* power of two */
+    size_t n;
+};
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
+}
+
+static bool id_set_insert(struct id_set *s, uint64_t id);
+
+static void id_set_grow(struct id_set *s)
+{
+    struct id_set bigger = {tmt_xcalloc(s->cap * 2, sizeof(uint64_t)), s->cap * 2, 0};
+    for (size_t i = 0; i < s->cap; i++) {
+        if (s->slots[i] != 0)
+            id_set_insert(&bigger, s->slots[i] - 1);
+    }
+    free(s->slots);
+    *s = bigger;
+}
+
+/* Returns true if id was not in the set yet. */
+static bool id_set_insert(struct id_set *s, uint64_t id)
+{
+    if ((s->n + 1) * 4 > s->cap * 3)
+        id_set_grow(s);
+    size_t mask = s->cap - 1;
+    for (size_t i = mix64(id) & mask;; i = (i + 1) & mask) {
+        if (s->slots[i] == id + 1)
+            return false;
+        if (s->slots[i] == 0) {
+            s->slots[i] = id + 1;
+            s->n++;
+            return true;
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct tmt_prog_cli cli;
+    struct tmt_conf_snap *snap = NULL;
+    int rc = tmt_prog_start(&sim_prog, argc, argv, &cli, &snap);
+    if (rc >= 0)
+        return rc;
+    const struct sim_conf *conf = tmt_conf_snap_get(snap);
+
+    struct tmt_err err;
+    tmt_err_clear(&err);
+    struct tmt_trace *trace = tmt_trace_open(conf->trace, &err);
+    struct id_set seen = {tmt_xcalloc(1024, sizeof(uint64_t)), 1024, 0};
+    uint64_t requests = 0, bytes = 0, footprint = 0, first_time = 0, last_time = 0;
+    rc = TMT_EXIT_FAIL;
+    if (trace == NULL)
+        goto out;
+    struct tmt_trace_req req;
+    int r;
+    while ((r = tmt_trace_next(trace, &req, &err)) == 1) {
+        if (requests == 0)
+            first_time = req.time_s;
+        last_time = req.time_s;
+        requests++;
+        bytes += req.size;
+        if (id_set_insert(&seen, req.obj_id))
+            footprint += req.size;
+    }
+    if (r < 0)
+        goto out;
+    printf("requests=%" PRIu64 " objects=%zu footprint_bytes=%" PRIu64
+           " requested_bytes=%" PRIu64 " duration_s=%" PRIu64 "\n",
+           requests, seen.n, footprint, bytes, last_time - first_time);
+    printf("compulsory_miss_ratio=%.4f compulsory_byte_miss_ratio=%.4f\n",
+           requests ? (double)seen.n / (double)requests : 0.0,
+           bytes ? (double)footprint / (double)bytes : 0.0);
+    rc = TMT_EXIT_OK;
+out:
+    if (err.code != TMT_OK)
+        fprintf(stderr, "tomato-cachesim: %s\n", err.msg);
+    free(seen.slots);
+    tmt_trace_close(&trace);
+    tmt_conf_snap_unref(&snap);
+    tmt_prog_cli_fini(&cli);
+    return rc;
+}

@@ -1,0 +1,20 @@
+/*
+ * shield_conf.h: the settings of tomato-shield.
+ */
+#ifndef SHIELD_CONF_H
+#define SHIELD_CONF_H
+
+#include "tmt/config.h"
+#include "tmt/daemon_conf.h"
+
+struct shield_conf {
+    struct tmt_daemon_conf daemon;
+    char *listen;         /* server.listen: fill requests from edges */
+    char *admin_listen;   /* admin.listen: /metrics, /healthz, jobs */
+    char *mezzanine_root; /* mezzanine.root: {root}/{asset}/asset.json and renditions */
+    bool open;            /* server.open: serve /v/ without the edges' fill key */
+};
+
+extern const struct tmt_conf_schema shield_conf_schema;
+
+#endif

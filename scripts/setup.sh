@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Installs everything Tomato CDN needs to build, test and benchmark, from Debian 12's packages.
+# Idempotent: packages already installed are skipped, and apt is not touched when nothing is missing.
+#
+#   scripts/setup.sh            build + test dependencies
+#   scripts/setup.sh --bench    also the peers used by loadtest/ (nginx, h2o, wrk, h2load)
+set -euo pipefail
+
+want_bench=0
+for a in "$@"; do
+    case "$a" in
+    --bench) want_bench=1 ;;
+    -h | --help)
+        sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+        exit 0
+        ;;
+    *)
+        echo "setup.sh: unknown option '$a' (try --help)" >&2
+        exit 2
+        ;;
+    esac
+done
+
+# Toolchain and build.
+pkgs=(build-essential cmake pkg-config git clang libclang-rt-14-dev clang-format python3)
+# Libraries (one owner module each, see docs/ARCHITECTURE.md).
+pkgs+=(libevent-dev libnghttp2-dev libssl-dev librocksdb-dev libmaxminddb-dev
+    libavformat-dev libavcodec-dev libavutil-dev libavfilter-dev libswscale-dev libswresample-dev
+    libzstd-dev libjansson-dev libinih-dev libxxhash-dev libcmocka-dev)
+# Tools the tests drive as real clients.
+pkgs+=(ffmpeg curl nghttp2-client zstd python3-jwt python3-h2 iproute2)
+if [ "$want_bench" = 1 ]; then
+    pkgs+=(nginx-light h2o wrk linux-perf)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+    st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    [ "$st" = "install ok installed" ] || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+    echo "setup: all ${#pkgs[@]} packages present"
+    exit 0
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || {
+        echo "setup: need root or sudo to install: ${missing[*]}" >&2
+        exit 1
+    }
+    sudo="sudo"
+fi
+echo "setup: installing ${#missing[@]} packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "setup: done"
