@@ -42,8 +42,8 @@ void tmt_conf_dump(const struct tmt_conf_schema *schema, const void *settings, F
                 continue;
             if (with_help)
                 fprintf(out, "# %s\n", kj->help);
-            const char *v = tmt_conf_format_value(kj, tmt_conf_field(settings, b, kj), buf,
-                                                  TMT_CONF_MAX_LINE);
+            const char *v =
+                tmt_conf_format_value(kj, tmt_conf_field(settings, b, kj), buf, TMT_CONF_MAX_LINE);
             fprintf(out, "%s =%s%s\n", kj->name, v[0] != '\0' ? " " : "", v);
         }
     }

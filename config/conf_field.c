@@ -88,6 +88,39 @@ static int enum_index(const char *choices, const char *value)
     }
 }
 
+/*
+ * Whether a config file can carry this text as a value: inih strips surrounding blanks, treats a
+ * leading ';' or '#' and a ';' after a blank as comments, and a line ends at a newline. Values
+ * from any source must pass, so that every loaded setting can be written back (--dump-config,
+ * config pushed to nodes) and read again unchanged.
+ */
+static bool representable(const char *value, char *why, size_t why_len)
+{
+    size_t len = strlen(value);
+    if (len == 0)
+        return true;
+    if (value[0] == ';' || value[0] == '#') {
+        snprintf(why, why_len, "a value may not start with '%c' (it begins a comment)", value[0]);
+        return false;
+    }
+    if (value[0] == ' ' || value[0] == '\t' || value[len - 1] == ' ' || value[len - 1] == '\t') {
+        snprintf(why, why_len, "a value may not start or end with blanks");
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            snprintf(why, why_len, "control character 0x%02x in value", c);
+            return false;
+        }
+        if (c == ';' && (value[i - 1] == ' ' || value[i - 1] == '\t')) {
+            snprintf(why, why_len, "' ;' in a value begins a comment");
+            return false;
+        }
+    }
+    return true;
+}
+
 static int parse_list(const struct tmt_conf_key *k, struct tmt_conf_list *out, const char *value,
                       char *why, size_t why_len)
 {
@@ -108,6 +141,15 @@ static int parse_list(const struct tmt_conf_key *k, struct tmt_conf_list *out, c
                 list_clear(&l);
                 return TMT_EINVAL;
             }
+            char *item = tmt_xstrndup(p + a, b - a);
+            if (!representable(item, why, why_len)) {
+                size_t w = strlen(why);
+                snprintf(why + w, why_len - w, " (item %zu)", l.n + 1);
+                free(item);
+                list_clear(&l);
+                return TMT_EINVAL;
+            }
+            free(item);
             if (l.n >= 4096) {
                 snprintf(why, why_len, "more than 4096 items");
                 list_clear(&l);
@@ -151,6 +193,8 @@ int tmt_conf_set_value(const struct tmt_conf_key *k, void *field, const char *va
                        size_t why_len)
 {
     int rc;
+    if (!representable(value, why, why_len))
+        return TMT_EINVAL;
     switch (k->type) {
     case TMT_CONF_STR:
     case TMT_CONF_PATH:

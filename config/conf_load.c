@@ -173,8 +173,9 @@ static bool screen_line(struct load_ctx *ctx)
         while (q < end && is_name_char((unsigned char)*q))
             q++;
         if (q == name || q == end || *q != ']') {
-            line_error(ctx, p, "malformed section header (expected [name] with letters, digits, "
-                               "'_', '-' or '.')");
+            line_error(ctx, p,
+                       "malformed section header (expected [name] with letters, digits, "
+                       "'_', '-' or '.')");
             ctx->section_ok = false;
             return false;
         }
@@ -279,8 +280,7 @@ static int on_pair(void *user, const char *section, const char *name, const char
     }
     struct key_state *ks = &ctx->keys[idx];
     if (ks->src != NULL && ks->src_index == ctx->src_index) {
-        line_error(ctx, name_at, "%s.%s is set twice (first on line %u)", section, name,
-                   ks->line);
+        line_error(ctx, name_at, "%s.%s is set twice (first on line %u)", section, name, ks->line);
         return 1;
     }
     /* inih trimmed the value in its own buffer; find it in the raw line for the column. */
@@ -351,9 +351,9 @@ void tmt_conf_check_fail(struct tmt_conf_check *chk, const char *key, const char
     va_end(ap);
 
     const char *dot = strchr(key, '.');
-    long idx = dot != NULL ? find_key(ctx->schema, key, (size_t)(dot - key), dot + 1,
-                                      strlen(dot + 1))
-                           : -1;
+    long idx = dot != NULL
+                   ? find_key(ctx->schema, key, (size_t)(dot - key), dot + 1, strlen(dot + 1))
+                   : -1;
     TMT_ASSERT(idx >= 0); /* the schema's own check names its own keys */
     const struct key_state *ks = &ctx->keys[idx];
     if (ks->src == NULL)
@@ -405,8 +405,8 @@ int tmt_conf_load(const struct tmt_conf_schema *schema, void *settings,
         const struct tmt_conf_key *k = tmt_conf_key_at(schema, i, &base);
         if ((k->flags & TMT_CONF_REQUIRED) && ctx.keys[i].src == NULL)
             tmt_conf_diag_add(diag, "%s: %s.%s is required (%s)",
-                              last_text != NULL ? last_text : schema->program, k->section,
-                              k->name, k->help);
+                              last_text != NULL ? last_text : schema->program, k->section, k->name,
+                              k->help);
     }
 
     if (diag->n == before && schema->check != NULL) {

@@ -71,11 +71,20 @@ int tmt_conf_parse_size(const char *s, uint64_t *bytes, char *why, size_t why_le
 {
     /* Like nginx, k/M/G/T are powers of 1024 whatever the spelling. */
     static const struct unit units[] = {
-        {"", 1},           {"b", 1},
-        {"k", 1ull << 10}, {"kb", 1ull << 10}, {"kib", 1ull << 10},
-        {"m", 1ull << 20}, {"mb", 1ull << 20}, {"mib", 1ull << 20},
-        {"g", 1ull << 30}, {"gb", 1ull << 30}, {"gib", 1ull << 30},
-        {"t", 1ull << 40}, {"tb", 1ull << 40}, {"tib", 1ull << 40},
+        {"", 1},
+        {"b", 1},
+        {"k", 1ull << 10},
+        {"kb", 1ull << 10},
+        {"kib", 1ull << 10},
+        {"m", 1ull << 20},
+        {"mb", 1ull << 20},
+        {"mib", 1ull << 20},
+        {"g", 1ull << 30},
+        {"gb", 1ull << 30},
+        {"gib", 1ull << 30},
+        {"t", 1ull << 40},
+        {"tb", 1ull << 40},
+        {"tib", 1ull << 40},
     };
     return parse_with_units(s, bytes, units, TMT_ARRAY_LEN(units), "size", "512, 64k, 10MiB, 2G",
                             why, why_len);
@@ -84,7 +93,7 @@ int tmt_conf_parse_size(const char *s, uint64_t *bytes, char *why, size_t why_le
 int tmt_conf_parse_duration(const char *s, uint64_t *ms, char *why, size_t why_len)
 {
     static const struct unit units[] = {
-        {"", 1000},       {"ms", 1},         {"s", 1000},
+        {"", 1000},       {"ms", 1},          {"s", 1000},
         {"m", 60 * 1000}, {"h", 3600 * 1000}, {"d", 86400ull * 1000},
     };
     return parse_with_units(s, ms, units, TMT_ARRAY_LEN(units), "duration",
@@ -138,8 +147,7 @@ static bool valid_ipv6_literal(const char *h, size_t len)
  * excluded) and *port is set; `wildcard` allows "*".
  */
 static int split_host_port(const char *s, size_t len, const char **host, size_t *host_len,
-                           long *port, bool wildcard, bool port_required, char *why,
-                           size_t why_len)
+                           long *port, bool wildcard, bool port_required, char *why, size_t why_len)
 {
     const char *colon = NULL;
     if (len > 0 && s[0] == '[') {
@@ -167,8 +175,7 @@ static int split_host_port(const char *s, size_t len, const char **host, size_t 
         *host_len = colon != NULL ? (size_t)(colon - s) : len;
         bool star = wildcard && *host_len == 1 && s[0] == '*';
         if (!star && !valid_hostname(*host, *host_len)) {
-            snprintf(why, why_len, "\"%.*s\" is not a host name or address", (int)*host_len,
-                     *host);
+            snprintf(why, why_len, "\"%.*s\" is not a host name or address", (int)*host_len, *host);
             return TMT_EINVAL;
         }
     }
@@ -247,8 +254,7 @@ int tmt_conf_check_url(const char *s, char *why, size_t why_len)
     const char *host;
     size_t host_len;
     long port;
-    int rc = split_host_port(rest, auth_len, &host, &host_len, &port, false, false, why,
-                             why_len);
+    int rc = split_host_port(rest, auth_len, &host, &host_len, &port, false, false, why, why_len);
     if (rc != 0)
         return rc;
     for (const char *p = rest + auth_len; *p != '\0'; p++) {

@@ -23,4 +23,3 @@ const struct tmt_conf_key tmt_daemon_conf_keys[TMT_DAEMON_CONF_N_KEYS] = {
      .max = 256,
      .help = "worker threads, each with its own event loop and listener; 0 = one per core"},
 };
-

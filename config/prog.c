@@ -100,11 +100,13 @@ int tmt_prog_parse(const struct tmt_prog *prog, int argc, char **argv, struct tm
 
         if (match_flag(a, "help", 'h', &v)) {
             usage(prog, stdout);
+            tmt_prog_cli_fini(cli);
             *done = true;
             return TMT_EXIT_OK;
         }
         if (match_flag(a, "version", 'V', &v)) {
             printf("%s %s\n", prog->name, TMT_VERSION);
+            tmt_prog_cli_fini(cli);
             *done = true;
             return TMT_EXIT_OK;
         }
@@ -266,8 +268,8 @@ struct daemon_run {
 static void log_restart_key(const char *section, const char *name, void *arg)
 {
     (void)arg;
-    tmt_log(TMT_LOG_WARN, "config", "setting changed but takes effect only at restart",
-            "key=%s.%s", section, name);
+    tmt_log(TMT_LOG_WARN, "config", "setting changed but takes effect only at restart", "key=%s.%s",
+            section, name);
 }
 
 static void reload(struct daemon_run *run)
@@ -353,8 +355,8 @@ int tmt_prog_daemon_main(const struct tmt_prog *prog, size_t daemon_offset, int 
     if (hooks->on_start != NULL && hooks->on_start(run.loop, snap, hooks->arg) != 0)
         goto out;
     started = true;
-    tmt_log(TMT_LOG_INFO, "main", "started", "program=%s version=%s pid=%ld config=%s",
-            prog->name, TMT_VERSION, (long)getpid(), cli.config_path ? cli.config_path : "-");
+    tmt_log(TMT_LOG_INFO, "main", "started", "program=%s version=%s pid=%ld config=%s", prog->name,
+            TMT_VERSION, (long)getpid(), cli.config_path ? cli.config_path : "-");
     if (tmt_loop_run(run.loop) != 0) {
         tmt_log(TMT_LOG_ERROR, "main", "event loop failed", "%s", "");
         goto out;

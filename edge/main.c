@@ -25,6 +25,5 @@ static const struct tmt_prog edge_prog = {
 int main(int argc, char **argv)
 {
     static const struct tmt_daemon_hooks hooks = {0};
-    return tmt_prog_daemon_main(&edge_prog, offsetof(struct edge_conf, daemon), argc, argv,
-                                &hooks);
+    return tmt_prog_daemon_main(&edge_prog, offsetof(struct edge_conf, daemon), argc, argv, &hooks);
 }

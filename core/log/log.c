@@ -81,8 +81,8 @@ static void append_quoted(char *buf, size_t cap, size_t *len, const char *s)
     *len = n;
 }
 
-void tmt_log_vwrite(enum tmt_log_level level, const char *mod, const char *msg,
-                    const char *fields, va_list ap)
+void tmt_log_vwrite(enum tmt_log_level level, const char *mod, const char *msg, const char *fields,
+                    va_list ap)
 {
     char line[TMT_LOG_LINE_MAX];
     size_t cap = sizeof(line) - 1; /* room for the newline */
@@ -93,8 +93,8 @@ void tmt_log_vwrite(enum tmt_log_level level, const char *mod, const char *msg,
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     n += strftime(line, cap, "ts=%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(line + n, cap - n, ".%03ldZ level=%s mod=%s msg=\"",
-                          ts.tv_nsec / 1000000, tmt_log_level_name(level), mod);
+    n += (size_t)snprintf(line + n, cap - n, ".%03ldZ level=%s mod=%s msg=\"", ts.tv_nsec / 1000000,
+                          tmt_log_level_name(level), mod);
     if (n > cap)
         n = cap;
     append_quoted(line, cap, &n, msg);

@@ -126,8 +126,8 @@ int main(int argc, char **argv)
     }
     if (r < 0)
         goto out;
-    printf("requests=%" PRIu64 " objects=%zu footprint_bytes=%" PRIu64
-           " requested_bytes=%" PRIu64 " duration_s=%" PRIu64 "\n",
+    printf("requests=%" PRIu64 " objects=%zu footprint_bytes=%" PRIu64 " requested_bytes=%" PRIu64
+           " duration_s=%" PRIu64 "\n",
            requests, seen.n, footprint, bytes, last_time - first_time);
     printf("compulsory_miss_ratio=%.4f compulsory_byte_miss_ratio=%.4f\n",
            requests ? (double)seen.n / (double)requests : 0.0,

@@ -109,8 +109,8 @@ int tmt_trace_next(struct tmt_trace *t, struct tmt_trace_req *req, struct tmt_er
                            t->path, (unsigned long long)t->line);
     if (req->time_s < t->last_time)
         return tmt_err_set(err, TMT_EINVAL, "%s:%llu: time goes backwards (%llu after %llu)",
-                           t->path, (unsigned long long)t->line,
-                           (unsigned long long)req->time_s, (unsigned long long)t->last_time);
+                           t->path, (unsigned long long)t->line, (unsigned long long)req->time_s,
+                           (unsigned long long)t->last_time);
     t->last_time = req->time_s;
     return 1;
 }

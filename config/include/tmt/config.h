@@ -1,9 +1,10 @@
 /*
  * config.h: one configuration format and one loader for every Tomato CDN program.
  *
- * The format is INI (parsed by libinih): `[section]` headers, `key = value` lines, comments on lines
- * starting with `#` or `;`, and inline comments after ` ;`. Every key lives in a section and is named
- * `section.key` in messages, on the command line (`--set server.listen=127.0.0.1:8080`) and in docs.
+ * The format is INI (parsed by libinih): `[section]` headers, `key = value` lines, comments on
+ * lines starting with `#` or `;`, and inline comments after ` ;`. Every key lives in a section and
+ * is named `section.key` in messages, on the command line (`--set server.listen=127.0.0.1:8080`)
+ * and in docs.
  *
  * Each program describes its settings with tables of struct tmt_conf_key: name, type, where the
  * value goes in the program's settings struct, the default (written in file syntax and parsed by
@@ -56,12 +57,12 @@ struct tmt_conf_key {
     const char *section; /* "server" */
     const char *name;    /* "listen" */
     enum tmt_conf_type type;
-    size_t offset;        /* of the value within the part (see struct tmt_conf_part) */
-    const char *dflt;     /* default in file syntax; NULL means empty/zero */
-    int64_t min, max;     /* INT, SIZE (bytes), DURATION (ms), LIST (item count) when max > 0 */
-    const char *choices;  /* ENUM only */
-    unsigned flags;       /* TMT_CONF_* flags */
-    const char *help;     /* one line, shown by --dump-config and in docs/config.md */
+    size_t offset;       /* of the value within the part (see struct tmt_conf_part) */
+    const char *dflt;    /* default in file syntax; NULL means empty/zero */
+    int64_t min, max;    /* INT, SIZE (bytes), DURATION (ms), LIST (item count) when max > 0 */
+    const char *choices; /* ENUM only */
+    unsigned flags;      /* TMT_CONF_* flags */
+    const char *help;    /* one line, shown by --dump-config and in docs/config.md */
 };
 
 /* A table of keys whose offsets are relative to `base` within the program's settings struct. */
@@ -96,8 +97,8 @@ enum tmt_conf_src_kind {
 struct tmt_conf_src {
     enum tmt_conf_src_kind kind;
     const char *name;
-    const char *text; /* TEXT */
-    size_t len;       /* TEXT */
+    const char *text;        /* TEXT */
+    size_t len;              /* TEXT */
     const char *const *sets; /* SETS */
     size_t n_sets;           /* SETS */
 };
@@ -166,16 +167,15 @@ const struct tmt_conf_key *tmt_conf_find(const struct tmt_conf_schema *schema, c
  * or TMT_EINVAL (syntax) / TMT_ELIMIT (out of range), with a short reason in why (>= 128 bytes).
  */
 int tmt_conf_parse_size(const char *s, uint64_t *bytes, char *why, size_t why_len) TMT_MUST_CHECK;
-int tmt_conf_parse_duration(const char *s, uint64_t *ms, char *why, size_t why_len)
-    TMT_MUST_CHECK;
+int tmt_conf_parse_duration(const char *s, uint64_t *ms, char *why, size_t why_len) TMT_MUST_CHECK;
 int tmt_conf_parse_bool(const char *s, bool *out) TMT_MUST_CHECK;
 
 /*
  * Splits a validated ADDR value into host (brackets removed, "*" becomes "") and port. host must
  * hold at least 256 bytes. Returns 0 or TMT_EINVAL.
  */
-int tmt_conf_addr_split(const char *addr, char *host, size_t host_len, uint16_t *port)
-    TMT_MUST_CHECK;
+int tmt_conf_addr_split(const char *addr, char *host, size_t host_len,
+                        uint16_t *port) TMT_MUST_CHECK;
 
 /*
  * A loaded settings struct shared between threads: immutable, reference-counted. A reload makes a

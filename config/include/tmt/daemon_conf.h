@@ -22,6 +22,9 @@ struct tmt_daemon_conf {
 #define TMT_DAEMON_CONF_N_KEYS 2
 extern const struct tmt_conf_key tmt_daemon_conf_keys[TMT_DAEMON_CONF_N_KEYS];
 
-#define TMT_DAEMON_CONF_PART(base) {tmt_daemon_conf_keys, TMT_DAEMON_CONF_N_KEYS, (base)}
+#define TMT_DAEMON_CONF_PART(base)                                                                 \
+    {                                                                                              \
+        tmt_daemon_conf_keys, TMT_DAEMON_CONF_N_KEYS, (base)                                       \
+    }
 
 #endif

@@ -50,8 +50,8 @@ unsigned long tmt_log_dropped(void);
  */
 void tmt_log_write(enum tmt_log_level level, const char *mod, const char *msg, const char *fields,
                    ...) TMT_PRINTF(4, 5);
-void tmt_log_vwrite(enum tmt_log_level level, const char *mod, const char *msg,
-                    const char *fields, va_list ap) TMT_PRINTF(4, 0);
+void tmt_log_vwrite(enum tmt_log_level level, const char *mod, const char *msg, const char *fields,
+                    va_list ap) TMT_PRINTF(4, 0);
 
 /* tmt_log(TMT_LOG_INFO, "config", "reloaded", "file=%s", path); */
 #define tmt_log(level, mod, msg, ...)                                                              \

@@ -35,8 +35,8 @@ uint64_t tmt_loop_now_ms(struct tmt_loop *loop);
 
 /* Calls cb(signo, arg) on the loop each time signo arrives. Returns 0 or TMT_EIO. */
 typedef void tmt_signal_fn(int signo, void *arg);
-int tmt_loop_on_signal(struct tmt_loop *loop, int signo, tmt_signal_fn *cb, void *arg)
-    TMT_MUST_CHECK;
+int tmt_loop_on_signal(struct tmt_loop *loop, int signo, tmt_signal_fn *cb,
+                       void *arg) TMT_MUST_CHECK;
 
 /* The underlying event_base, for the modules that register libevent objects themselves. */
 struct event_base *tmt_loop_base(struct tmt_loop *loop);

@@ -27,8 +27,7 @@ static void load(struct loaded *l, const char *text, const char *const *sets)
     size_t n = 0;
     memset(l, 0, sizeof(*l));
     if (text != NULL)
-        srcs[n++] = (struct tmt_conf_src){TMT_CONF_SRC_TEXT, "f.conf", text, strlen(text), NULL,
-                                          0};
+        srcs[n++] = (struct tmt_conf_src){TMT_CONF_SRC_TEXT, "f.conf", text, strlen(text), NULL, 0};
     if (sets != NULL) {
         size_t k = 0;
         while (sets[k] != NULL)
@@ -214,13 +213,20 @@ static void test_command_line_overrides_file(void **state)
     assert_int_equal(l.c.peers.n, 2);
     unload(&l);
 
-    static const char *const bad[] = {"t.count", "nosuch.key=1", "t.count=x", "net.needed=1",
-                                      NULL};
+    /* Values a config file could not carry are refused, so every setting can be dumped. */
+    static const char *const bad[] = {
+        "t.count",   "nosuch.key=1",       "t.count=x",   "net.needed=1",   "t.name=;x",
+        "t.dir= /x", "t.name=http://a ;b", "t.name=a\nb", "net.peers=a,;b", NULL};
     load(&l, NULL, bad);
     static const char *const want[] = {
         "command line: \"t.count\": expected section.key=value",
         "command line: unknown key nosuch.key",
         "command line: t.count: \"x\" is not a whole number",
+        "command line: t.name: a value may not start with ';' (it begins a comment)",
+        "command line: t.dir: a value may not start or end with blanks",
+        "command line: t.name: ' ;' in a value begins a comment",
+        "command line: t.name: control character 0x0a in value",
+        "command line: net.peers: a value may not start with ';' (it begins a comment) (item 2)",
         NULL,
     };
     expect_problems(&l, want);
@@ -261,9 +267,10 @@ static void test_dump_round_trip(void **state)
 {
     (void)state;
     struct loaded a, b;
-    load(&a, "[t]\nname = x y\nflag = true\n[u]\nbudget = 3072k\ntimeout = 90s\n"
-             "[net]\npeers = p, q\nneeded = n\n",
-             NULL);
+    load(&a,
+         "[t]\nname = x y\nflag = true\n[u]\nbudget = 3072k\ntimeout = 90s\n"
+         "[net]\npeers = p, q\nneeded = n\n",
+         NULL);
     assert_int_equal(a.rc, 0);
     char *buf = NULL;
     size_t len = 0;

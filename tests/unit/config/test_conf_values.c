@@ -18,9 +18,16 @@ static void test_sizes(void **state)
         const char *in;
         uint64_t want;
     } ok[] = {
-        {"0", 0},          {"512", 512},           {"64k", 65536},      {"64K", 65536},
-        {"10MiB", 10485760}, {"10 MB", 10485760},  {"2G", 2147483648u}, {"1t", 1ull << 40},
-        {"7b", 7},         {"16777215TiB", 16777215ull << 40},
+        {"0", 0},
+        {"512", 512},
+        {"64k", 65536},
+        {"64K", 65536},
+        {"10MiB", 10485760},
+        {"10 MB", 10485760},
+        {"2G", 2147483648u},
+        {"1t", 1ull << 40},
+        {"7b", 7},
+        {"16777215TiB", 16777215ull << 40},
     };
     char why[128];
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
@@ -35,8 +42,7 @@ static void test_sizes(void **state)
     assert_int_equal(tmt_conf_parse_size("12XB", &v, why, sizeof(why)), TMT_EINVAL);
     assert_string_equal(why, "\"12XB\" is not a size (examples: 512, 64k, 10MiB, 2G)");
     assert_int_equal(tmt_conf_parse_size("16777216T", &v, why, sizeof(why)), TMT_ELIMIT);
-    assert_int_equal(tmt_conf_parse_size("18446744073709551616", &v, why, sizeof(why)),
-                     TMT_ELIMIT);
+    assert_int_equal(tmt_conf_parse_size("18446744073709551616", &v, why, sizeof(why)), TMT_ELIMIT);
 }
 
 static void test_durations(void **state)

@@ -53,8 +53,7 @@ static void test_good(void **state)
     (void)state;
     struct tmt_err err;
     uint64_t sum;
-    assert_int_equal(read_all("time,obj_id,obj_size\n0,1,10\n0,2,20\r\n\n5,1,10", &err, &sum),
-                     3);
+    assert_int_equal(read_all("time,obj_id,obj_size\n0,1,10\n0,2,20\r\n\n5,1,10", &err, &sum), 3);
     assert_int_equal(sum, 40);
     assert_int_equal(read_all("time,obj_id,obj_size\n", &err, &sum), 0);
 }

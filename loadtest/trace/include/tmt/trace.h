@@ -30,8 +30,8 @@ void tmt_trace_close(struct tmt_trace **trace);
  * Reads the next request. Returns 1 with *req filled, 0 at the end, or TMT_EINVAL/TMT_EIO with
  * err naming the file and line.
  */
-int tmt_trace_next(struct tmt_trace *trace, struct tmt_trace_req *req, struct tmt_err *err)
-    TMT_MUST_CHECK;
+int tmt_trace_next(struct tmt_trace *trace, struct tmt_trace_req *req,
+                   struct tmt_err *err) TMT_MUST_CHECK;
 
 /* Decodes the object id scheme of our traces: asset * 1e6 + rung * 1e4 + seg. */
 struct tmt_trace_obj {
