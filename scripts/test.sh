@@ -9,6 +9,7 @@
 #   format    clang-format check of every C file
 #   build     RelWithDebInfo, warnings as errors, into build/
 #   test      ctest in build/ (unit, proc, fuzz corpus replays, repo checks)
+#   demo      scripts/demo.sh --smoke: the README's main command starts, reloads and stops
 #   sanitize  AddressSanitizer + UBSan build into build-asan/ and the same tests
 #   fuzz      clang libFuzzer build into build-fuzz/, each target for TMT_FUZZ_SECONDS (30)
 set -euo pipefail
@@ -58,6 +59,11 @@ stage_done build
 stage test
 (cd build && ctest --output-on-failure -j"$jobs")
 stage_done test
+
+stage demo
+scripts/demo.sh --smoke >/dev/null
+echo "demo: smoke run passed"
+stage_done demo
 
 [ "$quick" = 1 ] && exit 0
 
