@@ -25,9 +25,10 @@
 #include "tmt/err.h"
 
 struct key_state {
-    const char *src;    /* name of the source that last set it; NULL = default */
-    unsigned line;      /* its line there (0 for command-line sets) */
-    unsigned src_index; /* which source, to tell duplicates within one source */
+    const char *src;       /* name of the source that last set it; NULL = default */
+    unsigned line;         /* its line there (0 for command-line sets) */
+    unsigned src_index;    /* which source, to tell duplicates within one source */
+    unsigned section_line; /* line of its [section] header in the last text source, or 0 */
 };
 
 struct load_ctx {
@@ -153,6 +154,18 @@ static void line_error(struct load_ctx *ctx, const char *at, const char *fmt, ..
     tmt_conf_diag_add(ctx->diag, "%s:%u:%u: %s", ctx->src->name, ctx->line, col_of(ctx, at), msg);
 }
 
+/* Remembers where a section starts, to point at it when one of its required keys is missing. */
+static void note_section_line(struct load_ctx *ctx, const char *name, size_t len)
+{
+    for (size_t i = 0; i < ctx->n_keys; i++) {
+        size_t base;
+        const struct tmt_conf_key *k = tmt_conf_key_at(ctx->schema, i, &base);
+        if (strlen(k->section) == len && memcmp(k->section, name, len) == 0 &&
+            ctx->keys[i].section_line == 0)
+            ctx->keys[i].section_line = ctx->line;
+    }
+}
+
 /*
  * Screens one raw line. Returns true if inih may see it. Section lines are handled here entirely
  * (inih still sees them so its section name follows).
@@ -190,6 +203,8 @@ static bool screen_line(struct load_ctx *ctx)
         ctx->section_ok = section_exists(ctx->schema, name, (size_t)(q - name));
         if (!ctx->section_ok)
             line_error(ctx, name, "unknown section [%.*s]", (int)(q - name), name);
+        else
+            note_section_line(ctx, name, (size_t)(q - name));
         return true;
     }
     const char *k = p;
@@ -389,24 +404,37 @@ int tmt_conf_load(const struct tmt_conf_schema *schema, void *settings,
     }
 
     const char *last_text = NULL;
+    unsigned last_text_lines = 0;
     for (size_t i = 0; i < n_srcs; i++) {
         ctx.src = &srcs[i];
         ctx.src_index = (unsigned)i;
         if (srcs[i].kind == TMT_CONF_SRC_TEXT) {
+            for (size_t k = 0; k < ctx.n_keys; k++)
+                ctx.keys[k].section_line = 0;
             load_text(&ctx);
             last_text = srcs[i].name;
+            last_text_lines = ctx.line;
         } else {
             load_sets(&ctx);
         }
     }
 
+    /* A missing required key points at its section in the file, or at the file's end. */
     for (size_t i = 0; i < ctx.n_keys; i++) {
         size_t base;
         const struct tmt_conf_key *k = tmt_conf_key_at(schema, i, &base);
-        if ((k->flags & TMT_CONF_REQUIRED) && ctx.keys[i].src == NULL)
-            tmt_conf_diag_add(diag, "%s: %s.%s is required (%s)",
-                              last_text != NULL ? last_text : schema->program, k->section, k->name,
-                              k->help);
+        if (!(k->flags & TMT_CONF_REQUIRED) || ctx.keys[i].src != NULL)
+            continue;
+        if (last_text == NULL)
+            tmt_conf_diag_add(diag, "%s: %s.%s is required (%s)", schema->program, k->section,
+                              k->name, k->help);
+        else if (ctx.keys[i].section_line != 0)
+            tmt_conf_diag_add(diag, "%s:%u: %s.%s is required in [%s] (%s)", last_text,
+                              ctx.keys[i].section_line, k->section, k->name, k->section, k->help);
+        else
+            tmt_conf_diag_add(diag, "%s:%u: %s.%s is required; the file has no [%s] (%s)",
+                              last_text, last_text_lines > 0 ? last_text_lines : 1, k->section,
+                              k->name, k->section, k->help);
     }
 
     if (diag->n == before && schema->check != NULL) {

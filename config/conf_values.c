@@ -6,6 +6,7 @@
  */
 #include "tmt/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -132,14 +133,13 @@ static bool valid_hostname(const char *h, size_t len)
 
 static bool valid_ipv6_literal(const char *h, size_t len)
 {
-    if (len == 0 || len > 45)
+    char buf[INET6_ADDRSTRLEN];
+    struct in6_addr a;
+    if (len == 0 || len >= sizeof(buf))
         return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)h[i];
-        if (!isxdigit(c) && c != ':' && c != '.')
-            return false;
-    }
-    return true;
+    memcpy(buf, h, len);
+    buf[len] = '\0';
+    return inet_pton(AF_INET6, buf, &a) == 1;
 }
 
 /*

@@ -184,9 +184,21 @@ static void test_required_and_check(void **state)
     (void)state;
     struct loaded l;
     load(&l, "[t]\nname = x\n", NULL);
-    static const char *const want_required[] = {"f.conf: net.needed is required (a required key)",
-                                                NULL};
+    static const char *const want_required[] = {
+        "f.conf:2: net.needed is required; the file has no [net] (a required key)", NULL};
     expect_problems(&l, want_required);
+    unload(&l);
+
+    load(&l, "[t]\nname = x\n\n[net]\npeers = a\n", NULL);
+    static const char *const want_in_section[] = {
+        "f.conf:4: net.needed is required in [net] (a required key)", NULL};
+    expect_problems(&l, want_in_section);
+    unload(&l);
+
+    load(&l, NULL, NULL);
+    static const char *const want_no_file[] = {"conf-test: net.needed is required (a required key)",
+                                               NULL};
+    expect_problems(&l, want_no_file);
     unload(&l);
 
     load(&l, "[net]\nneeded = 1\n\n[t]\nflag = on\n", NULL);

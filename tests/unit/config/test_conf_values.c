@@ -98,6 +98,9 @@ static void test_addr_split(void **state)
     assert_int_equal(tmt_conf_addr_split("host:65536", host, sizeof(host), &port), TMT_EINVAL);
     assert_int_equal(tmt_conf_addr_split("[::1:80", host, sizeof(host), &port), TMT_EINVAL);
     assert_int_equal(tmt_conf_addr_split("[zz]:80", host, sizeof(host), &port), TMT_EINVAL);
+    assert_int_equal(tmt_conf_addr_split("[:::::]:80", host, sizeof(host), &port), TMT_EINVAL);
+    assert_int_equal(tmt_conf_addr_split("[::ffff:10.0.0.1]:80", host, sizeof(host), &port), 0);
+    assert_string_equal(host, "::ffff:10.0.0.1");
     assert_int_equal(tmt_conf_addr_split("a b:80", host, sizeof(host), &port), TMT_EINVAL);
     assert_int_equal(tmt_conf_addr_split("-x:80", host, sizeof(host), &port), TMT_EINVAL);
     assert_int_equal(tmt_conf_addr_split("x:8a", host, sizeof(host), &port), TMT_EINVAL);
