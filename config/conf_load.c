@@ -237,9 +237,11 @@ static char *read_line(char *buf, int size, void *stream)
     ctx->raw = start;
     ctx->raw_len = len;
 
+    /* Room for the newline and the NUL inih expects; normally size is TMT_CONF_MAX_LINE + 3. */
+    size_t limit = size > 2 ? TMT_MIN((size_t)TMT_CONF_MAX_LINE, (size_t)size - 2) : 0;
     bool ok;
-    if (len > TMT_CONF_MAX_LINE || len + 2 > (size_t)size) {
-        line_error(ctx, start, "line longer than %d bytes", TMT_CONF_MAX_LINE);
+    if (len > limit) {
+        line_error(ctx, start, "line longer than %zu bytes", limit);
         ok = false;
     } else {
         ok = screen_line(ctx);
@@ -314,8 +316,10 @@ static void configure_inih(void)
     ini_allow_inline_comments = true;
     ini_allow_no_value = false;
     ini_stop_on_first_error = false;
+    /* With the heap buffer, inih sizes it by ini_initial_alloc (200 bytes by default). */
     ini_use_stack = false;
     ini_allow_realloc = false;
+    ini_initial_alloc = TMT_CONF_MAX_LINE + 3;
     ini_max_line = TMT_CONF_MAX_LINE + 3;
 }
 

@@ -275,6 +275,27 @@ static void test_hostile_lines(void **state)
     unload(&l);
 }
 
+static void test_long_lines_up_to_the_limit(void **state)
+{
+    (void)state;
+    /* "name = " is 7 bytes: a value of 4089 makes a line of exactly TMT_CONF_MAX_LINE. */
+    for (size_t vlen = 1000; vlen <= TMT_CONF_MAX_LINE - 7; vlen += TMT_CONF_MAX_LINE - 7 - 1000) {
+        char *text = malloc(vlen + 64);
+        assert_non_null(text);
+        int off = sprintf(text, "[t]\nname = ");
+        memset(text + off, 'v', vlen);
+        strcpy(text + off + vlen, "\n[net]\nneeded = 1\n");
+        struct loaded l;
+        load(&l, text, NULL);
+        for (size_t i = 0; i < l.diag.n; i++)
+            print_message("problem: %s\n", l.diag.lines[i]);
+        assert_int_equal(l.rc, 0);
+        assert_int_equal(strlen(l.c.name), vlen);
+        unload(&l);
+        free(text);
+    }
+}
+
 static void test_dump_round_trip(void **state)
 {
     (void)state;
@@ -364,6 +385,7 @@ int main(void)
         cmocka_unit_test(test_required_and_check),
         cmocka_unit_test(test_command_line_overrides_file),
         cmocka_unit_test(test_hostile_lines),
+        cmocka_unit_test(test_long_lines_up_to_the_limit),
         cmocka_unit_test(test_dump_round_trip),
         cmocka_unit_test(test_restart_only_changes),
         cmocka_unit_test(test_find_and_reference),
