@@ -28,6 +28,17 @@
 #define TMT_LIKELY(x) __builtin_expect(!!(x), 1)
 #define TMT_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+/*
+ * A borrowed run of bytes: a view into memory someone else owns (a read buffer, a config string).
+ * Not NUL-terminated unless said so. Valid only as long as what it points into.
+ */
+struct tmt_slice {
+    const char *p;
+    size_t len;
+};
+
+#define TMT_SLICE_LIT(s) ((struct tmt_slice){(s), sizeof(s) - 1})
+
 #define TMT_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define TMT_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define TMT_MAX(a, b) ((a) > (b) ? (a) : (b))

@@ -1,0 +1,2 @@
+/* date.c: not written yet. */
+typedef int tmt_placeholder_date;

@@ -1,0 +1,2 @@
+/* h1_parse.c: not written yet. */
+typedef int tmt_placeholder_h1_parse;

@@ -1,0 +1,2 @@
+/* range.c: not written yet. */
+typedef int tmt_placeholder_range;
