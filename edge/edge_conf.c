@@ -55,6 +55,7 @@ static void edge_conf_check(const void *settings, struct tmt_conf_check *chk)
 
 static const struct tmt_conf_part edge_parts[] = {
     TMT_DAEMON_CONF_PART(offsetof(struct edge_conf, daemon)),
+    TMT_HTTP_CONF_PART(offsetof(struct edge_conf, http)),
     {edge_keys, TMT_ARRAY_LEN(edge_keys), 0},
 };
 

@@ -1,13 +1,18 @@
 /*
  * tomato-edge: serves viewers from a tiered cache and fills misses from origin shields.
  *
- * main() stays thin: the shared front end parses the command line and settings, and runs the
- * daemon lifecycle (signals, reload, shutdown).
+ * main() stays thin: the shared front end parses the command line and settings and runs the
+ * daemon lifecycle (signals, reload, shutdown); the hooks here build the servers.
  */
 #include <stddef.h>
 
 #include "edge_conf.h"
+#include "tmt/config.h"
+#include "tmt/daemon_http.h"
+#include "tmt/log.h"
 #include "tmt/prog.h"
+#include "tmt/static.h"
+#include "tmt/version.h"
 
 static const struct tmt_prog_flag edge_flags[] = {
     {"listen", "ADDR", "server.listen"},
@@ -22,8 +27,82 @@ static const struct tmt_prog edge_prog = {
     .n_flags = TMT_ARRAY_LEN(edge_flags),
 };
 
+struct edge {
+    struct tmt_daemon_http http;
+    struct tmt_static *st;
+};
+
+static void edge_handle(struct tmt_http_req *req, void *arg)
+{
+    struct edge *e = arg;
+    if (e->st != NULL) {
+        tmt_static_serve(e->st, req);
+        return;
+    }
+    /* XXX(#3): the cache and the fill from shields answer here. */
+    tmt_http_respond_error(req, 404, "nothing is served here yet (set static.root)");
+}
+
+static int edge_start(struct tmt_loop *loop, struct tmt_conf_snap *snap, void *arg)
+{
+    struct edge *e = arg;
+    const struct edge_conf *c = tmt_conf_snap_get(snap);
+    struct tmt_err err = {0};
+    if (c->static_root[0] != '\0') {
+        e->st = tmt_static_new(c->static_root, &err);
+        if (e->st == NULL)
+            goto fail;
+    }
+    struct tmt_daemon_http_opts o = {
+        .name = "tomato-edge/" TMT_VERSION,
+        .daemon = &c->daemon,
+        .http = &c->http,
+        .listen = c->listen,
+        .admin_listen = c->admin_listen,
+        .handler = edge_handle,
+        .handler_arg = e,
+    };
+    if (tmt_daemon_http_init(&e->http, loop, &o, &err) != 0)
+        goto fail;
+    if (tmt_daemon_http_start(&e->http, &err) != 0)
+        goto fail;
+    if (e->st != NULL)
+        tmt_log(TMT_LOG_INFO, "edge", "serving a static directory", "root=%s", c->static_root);
+    return 0;
+fail:
+    tmt_log(TMT_LOG_ERROR, "edge", "cannot start", "why=\"%s\"", err.msg);
+    return -1;
+}
+
+static void edge_reload(struct tmt_conf_snap *snap, void *arg)
+{
+    struct edge *e = arg;
+    const struct edge_conf *c = tmt_conf_snap_get(snap);
+    tmt_daemon_http_reload(&e->http, &c->http);
+}
+
+static void edge_stop(void *arg)
+{
+    struct edge *e = arg;
+    tmt_daemon_http_stop(&e->http);
+}
+
+static void edge_exit(void *arg)
+{
+    struct edge *e = arg;
+    tmt_daemon_http_fini(&e->http);
+    tmt_static_free(&e->st);
+}
+
 int main(int argc, char **argv)
 {
-    static const struct tmt_daemon_hooks hooks = {0};
+    static struct edge edge;
+    const struct tmt_daemon_hooks hooks = {
+        .on_start = edge_start,
+        .on_reload = edge_reload,
+        .on_stop = edge_stop,
+        .on_exit = edge_exit,
+        .arg = &edge,
+    };
     return tmt_prog_daemon_main(&edge_prog, offsetof(struct edge_conf, daemon), argc, argv, &hooks);
 }

@@ -1,0 +1,133 @@
+/*
+ * daemon_http.c: the HTTP side of every daemon (see daemon_http.h).
+ */
+#include "tmt/daemon_http.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tmt/admin.h"
+#include "tmt/log.h"
+#include "tmt/metrics.h"
+
+static void admin_handler(struct tmt_http_req *req, void *arg)
+{
+    struct tmt_daemon_http *dh = arg;
+    if (tmt_admin_serve(req, dh->metrics, true))
+        return;
+    if (dh->admin_handler != NULL) {
+        dh->admin_handler(req, dh->admin_arg);
+        return;
+    }
+    tmt_http_respond_error(req, 404, "no such admin path");
+}
+
+int tmt_daemon_http_init(struct tmt_daemon_http *dh, struct tmt_loop *loop,
+                         const struct tmt_daemon_http_opts *o, struct tmt_err *err)
+{
+    memset(dh, 0, sizeof(*dh));
+    dh->access_log_fd = -1;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    dh->workers =
+        o->daemon->workers > 0 ? (unsigned)o->daemon->workers : (unsigned)(ncpu > 0 ? ncpu : 1);
+    dh->main_shard = dh->workers;
+    dh->admin_handler = o->admin_handler;
+    dh->admin_arg = o->admin_arg;
+
+    const char *alog = o->http->access_log;
+    if (alog[0] != '\0') {
+        if (strcmp(alog, "-") == 0) {
+            dh->access_log_fd = STDOUT_FILENO;
+        } else {
+            dh->access_log_fd = open(alog, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+            if (dh->access_log_fd < 0)
+                return tmt_err_set_errno(err, TMT_EIO, errno, "log.access_log: %s", alog);
+            dh->own_log_fd = true;
+        }
+    }
+
+    dh->metrics = tmt_metrics_new(dh->workers + 1);
+    struct tmt_server_opts so = {
+        .name = o->name,
+        .workers = dh->workers,
+        .handler = o->handler,
+        .handler_arg = o->handler_arg,
+        .metrics = dh->metrics,
+        .metrics_shard = 0,
+        .access_log_fd = dh->access_log_fd,
+    };
+    tmt_http_conf_limits(o->http, &so.limits);
+    dh->server = tmt_server_new(&so, err);
+    if (dh->server == NULL)
+        goto fail;
+    int rc = tmt_server_listen(dh->server, o->listen, NULL, err);
+    if (rc != 0)
+        goto fail;
+    if (o->admin_listen != NULL && o->admin_listen[0] != '\0') {
+        struct tmt_server_opts ao = {
+            .name = o->name,
+            .loop = loop,
+            .handler = admin_handler,
+            .handler_arg = dh,
+            .access_log_fd = -1,
+        };
+        tmt_server_limits_default(&ao.limits);
+        ao.limits.max_connections = 256;
+        dh->admin = tmt_server_new(&ao, err);
+        if (dh->admin == NULL)
+            goto fail;
+        rc = tmt_server_listen(dh->admin, o->admin_listen, NULL, err);
+        if (rc != 0)
+            goto fail;
+    }
+    return TMT_OK;
+fail:
+    tmt_daemon_http_fini(dh);
+    return err->code != 0 ? err->code : TMT_EIO;
+}
+
+int tmt_daemon_http_start(struct tmt_daemon_http *dh, struct tmt_err *err)
+{
+    tmt_metrics_seal(dh->metrics);
+    int rc = tmt_server_start(dh->server, err);
+    if (rc != 0)
+        return rc;
+    tmt_log(TMT_LOG_INFO, "http", "listening", "port=%u workers=%u",
+            (unsigned)tmt_server_port(dh->server, 0), dh->workers);
+    if (dh->admin != NULL) {
+        rc = tmt_server_start(dh->admin, err);
+        if (rc != 0)
+            return rc;
+        tmt_log(TMT_LOG_INFO, "http", "admin listening", "port=%u",
+                (unsigned)tmt_server_port(dh->admin, 0));
+    }
+    return TMT_OK;
+}
+
+void tmt_daemon_http_reload(struct tmt_daemon_http *dh, const struct tmt_http_conf *http)
+{
+    struct tmt_server_limits l;
+    tmt_http_conf_limits(http, &l);
+    if (dh->server != NULL)
+        tmt_server_set_limits(dh->server, &l);
+}
+
+void tmt_daemon_http_stop(struct tmt_daemon_http *dh)
+{
+    if (dh->admin != NULL)
+        tmt_server_stop(dh->admin);
+    if (dh->server != NULL)
+        tmt_server_stop(dh->server);
+}
+
+void tmt_daemon_http_fini(struct tmt_daemon_http *dh)
+{
+    tmt_server_free(&dh->admin);
+    tmt_server_free(&dh->server);
+    tmt_metrics_free(&dh->metrics);
+    if (dh->own_log_fd && dh->access_log_fd >= 0)
+        close(dh->access_log_fd);
+    dh->access_log_fd = -1;
+}

@@ -1,0 +1,66 @@
+/*
+ * daemon_http.h: what every daemon does to serve HTTP, once: the counters registry, the main
+ * server on its worker threads, the admin server (/metrics, /healthz and the daemon's own admin
+ * paths) on the main loop, the access log, reload of the limits, and graceful stop.
+ *
+ * Two phases so that a daemon's other modules can add their counters: tmt_daemon_http_init
+ * creates the registry and the servers (registering the server counters), the daemon registers
+ * its own tables on dh->metrics, then tmt_daemon_http_start seals the registry and starts.
+ * Shards: worker i of the main server writes shard i; the main thread writes shard `workers`
+ * (dh->main_shard).
+ */
+#ifndef TMT_DAEMON_HTTP_H
+#define TMT_DAEMON_HTTP_H
+
+#include <stdbool.h>
+
+#include "tmt/daemon_conf.h"
+#include "tmt/err.h"
+#include "tmt/http_conf.h"
+#include "tmt/server.h"
+
+struct tmt_loop;
+struct tmt_metrics;
+
+struct tmt_daemon_http_opts {
+    const char *name; /* Server header, e.g. "tomato-shield/0.1.0" */
+    const struct tmt_daemon_conf *daemon;
+    const struct tmt_http_conf *http;
+    const char *listen;       /* main listener address */
+    const char *admin_listen; /* admin listener address; empty: none */
+    tmt_http_handler_fn *handler;
+    void *handler_arg;
+    /* The daemon's own admin paths, tried after /metrics and /healthz; NULL: 404. */
+    tmt_http_handler_fn *admin_handler;
+    void *admin_arg;
+};
+
+struct tmt_daemon_http {
+    struct tmt_metrics *metrics;
+    struct tmt_server *server;
+    struct tmt_server *admin;
+    unsigned workers;
+    unsigned main_shard;
+    int access_log_fd;
+    bool own_log_fd;
+    tmt_http_handler_fn *admin_handler;
+    void *admin_arg;
+};
+
+/* Phase one. Returns 0 or an error with err filled (nothing left to free on error). */
+int tmt_daemon_http_init(struct tmt_daemon_http *dh, struct tmt_loop *loop,
+                         const struct tmt_daemon_http_opts *o, struct tmt_err *err) TMT_MUST_CHECK;
+
+/* Phase two: seal the registry, bind, start the workers. Logs the addresses it listens on. */
+int tmt_daemon_http_start(struct tmt_daemon_http *dh, struct tmt_err *err) TMT_MUST_CHECK;
+
+/* New limits from reloaded settings. */
+void tmt_daemon_http_reload(struct tmt_daemon_http *dh, const struct tmt_http_conf *http);
+
+/* Graceful stop of both servers (blocks until the workers are done). */
+void tmt_daemon_http_stop(struct tmt_daemon_http *dh);
+
+/* Frees everything. Safe after a failed init or start. */
+void tmt_daemon_http_fini(struct tmt_daemon_http *dh);
+
+#endif
