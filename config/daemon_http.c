@@ -11,6 +11,7 @@
 #include "tmt/admin.h"
 #include "tmt/log.h"
 #include "tmt/metrics.h"
+#include "tmt/tls.h"
 
 static void admin_handler(struct tmt_http_req *req, void *arg)
 {
@@ -65,6 +66,16 @@ int tmt_daemon_http_init(struct tmt_daemon_http *dh, struct tmt_loop *loop,
     int rc = tmt_server_listen(dh->server, o->listen, NULL, err);
     if (rc != 0)
         goto fail;
+    if (o->tls_listen != NULL && o->tls_listen[0] != '\0') {
+        /* XXX(#2): certificates are read at start; SIGHUP does not reload them yet. */
+        struct tmt_tls *tls = tmt_tls_server_new(o->tls_cert, o->tls_key, err);
+        if (tls == NULL)
+            goto fail;
+        rc = tmt_server_listen(dh->server, o->tls_listen, tls, err);
+        tmt_tls_unref(&tls);
+        if (rc != 0)
+            goto fail;
+    }
     if (o->admin_listen != NULL && o->admin_listen[0] != '\0') {
         struct tmt_server_opts ao = {
             .name = o->name,
@@ -96,6 +107,9 @@ int tmt_daemon_http_start(struct tmt_daemon_http *dh, struct tmt_err *err)
         return rc;
     tmt_log(TMT_LOG_INFO, "http", "listening", "port=%u workers=%u",
             (unsigned)tmt_server_port(dh->server, 0), dh->workers);
+    if (tmt_server_port(dh->server, 1) != 0)
+        tmt_log(TMT_LOG_INFO, "http", "tls listening", "port=%u",
+                (unsigned)tmt_server_port(dh->server, 1));
     if (dh->admin != NULL) {
         rc = tmt_server_start(dh->admin, err);
         if (rc != 0)

@@ -59,6 +59,9 @@ static int edge_start(struct tmt_loop *loop, struct tmt_conf_snap *snap, void *a
         .http = &c->http,
         .listen = c->listen,
         .admin_listen = c->admin_listen,
+        .tls_listen = c->tls_listen,
+        .tls_cert = c->tls_cert,
+        .tls_key = c->tls_key,
         .handler = edge_handle,
         .handler_arg = e,
     };

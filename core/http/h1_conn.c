@@ -91,7 +91,7 @@ static void close_now(struct conn *c)
 /* After CLOSING output is flushed: half-close and let the client read the answer. */
 static void finish_closing(struct conn *c)
 {
-    shutdown(c->fd, SHUT_WR);
+    conn_shutdown_write(c);
     close_now(c);
 }
 
@@ -129,6 +129,7 @@ void h1_on_read(evutil_socket_t fd, short what, void *arg)
     struct conn *c;
     TMT_OBJ_CAST(c, arg, CONN_MAGIC);
     struct worker *w = c->w;
+    (void)fd;
     if (what & EV_TIMEOUT) {
         on_timeout(c);
         return;
@@ -136,7 +137,7 @@ void h1_on_read(evutil_socket_t fd, short what, void *arg)
     if (c->state == CS_CLOSING) {
         /* Discard what a rejected client keeps sending; the close follows the flush. */
         char sink[4096];
-        ssize_t n = read(fd, sink, sizeof(sink));
+        ssize_t n = conn_read(c, sink, sizeof(sink));
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
             close_now(c);
         return;
@@ -158,7 +159,7 @@ void h1_on_read(evutil_socket_t fd, short what, void *arg)
         c->read_paused = true;
         return;
     }
-    ssize_t n = read(fd, c->rbuf + c->rlen, RBUF_CAP - c->rlen);
+    ssize_t n = conn_read(c, c->rbuf + c->rlen, RBUF_CAP - c->rlen);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
         c->peer_closed = true;
         if (c->state == CS_HANDLING && c->req != NULL) {
@@ -206,7 +207,7 @@ void h1_on_write(evutil_socket_t fd, short what, void *arg)
  */
 static bool flush(struct conn *c)
 {
-    int rc = outq_flush_plain(c->w, &c->out, c->fd);
+    int rc = conn_flush(c);
     if (rc == TMT_EAGAIN) {
         if (!c->write_armed) {
             c->write_armed = true;

@@ -150,7 +150,7 @@ static inline const char *skip_value(const char *p, const char *end)
     while (end - p >= 8) {
         uint64_t x;
         memcpy(&x, p, sizeof(x));
-        uint64_t ctl = (x - SWAR_ONES * 0x10) & ~x & SWAR_HIGH;
+        uint64_t ctl = (x - SWAR_ONES * 0x20) & ~x & SWAR_HIGH;
         uint64_t y = x ^ (SWAR_ONES * 0x7f);
         uint64_t del = (y - SWAR_ONES) & ~y & SWAR_HIGH;
         if (ctl | del)
@@ -325,15 +325,21 @@ static int note_field(struct fields *f, bool request, const char *name, size_t n
 }
 
 /*
- * Parses the field lines from p (just after the start line) to the empty line that ends the head
- * at `end`. Fills hdrs (room for max entries) and f.
+ * Parses the field lines from p (just after the start line) up to the empty line that ends the
+ * head, sets *head_end past it, and fills hdrs (room for max entries) and f. buf[end - 1] is LF,
+ * which bounds every scan; when `end` is only the end of the data, TMT_EAGAIN says that no empty
+ * line came before it.
  */
 static int parse_fields(const char *p, const char *end, size_t max, struct tmt_http_header *hdrs,
-                        bool request, struct fields *f)
+                        bool request, struct fields *f, const char **head_end)
 {
+    if (p == end)
+        return TMT_EAGAIN;
     if (is_ows(*p))
         return fail(f, TMT_EINVAL, 400, "whitespace before the first header field");
     for (;;) {
+        if (p == end)
+            return TMT_EAGAIN;
         if (*p == '\n') {
             p++;
             break;
@@ -384,7 +390,7 @@ static int parse_fields(const char *p, const char *end, size_t max, struct tmt_h
         if (rc != 0)
             return rc;
     }
-    TMT_DASSERT(p == end);
+    *head_end = p;
     return 0;
 }
 
@@ -522,6 +528,53 @@ static const char *parse_request_line(const char *p, const char *end,
     return next;
 }
 
+/*
+ * Parses the request head starting at buf + pos (the request line) and ending by buf + end, whose
+ * last byte is LF. Returns the head's length from buf, an error, or TMT_EAGAIN when no empty line
+ * comes before end.
+ */
+static int request_head(const char *buf, size_t pos, size_t end, const struct tmt_h1_limits *limits,
+                        struct tmt_h1_request *req, struct tmt_http_header *hdrs)
+{
+    const char *e = buf + end;
+    struct tmt_slice authority = {NULL, 0};
+    int rc;
+    const char *p = parse_request_line(buf + pos, e, limits, req, &authority, &rc);
+    if (p == NULL)
+        return rc;
+
+    struct fields f = {.content_length = -1};
+    rc = parse_fields(p, e, limits->max_headers, hdrs, true, &f, &e);
+    if (rc == TMT_EAGAIN)
+        return rc;
+    if (rc != 0)
+        return req_fail(req, rc, f.status, f.reason);
+    req->n_headers = f.n;
+
+    if (req->minor_version == 1 && f.hosts == 0)
+        return req_fail(req, TMT_EINVAL, 400, "missing Host");
+    if (f.te_fields > 0) {
+        if (f.content_length >= 0)
+            return req_fail(req, TMT_EINVAL, 400, "both Content-Length and Transfer-Encoding");
+        if (req->minor_version == 0)
+            return req_fail(req, TMT_EINVAL, 400, "Transfer-Encoding in an HTTP/1.0 request");
+        if (f.te_bad || f.te_codings == 0)
+            return req_fail(req, TMT_EINVAL, 400, "invalid Transfer-Encoding");
+        if (f.te_chunked > 1)
+            return req_fail(req, TMT_EINVAL, 400, "chunked applied more than once");
+        if (f.te_chunked > 0 && !f.te_chunked_last)
+            return req_fail(req, TMT_EINVAL, 400, "chunked is not the final transfer coding");
+        if (f.te_other)
+            return req_fail(req, TMT_EINVAL, 501, "unsupported transfer coding");
+        req->chunked = true;
+    }
+    req->content_length = f.content_length;
+    req->host = authority.p != NULL ? authority : f.host;
+    req->keep_alive = !f.conn_close && (req->minor_version == 1 || f.conn_keep_alive);
+    req->expect_continue = f.expect_continue && req->minor_version == 1;
+    return (int)(e - buf);
+}
+
 int tmt_h1_parse_request(const char *buf, size_t len, size_t prev_len,
                          const struct tmt_h1_limits *limits, struct tmt_h1_request *req,
                          struct tmt_http_header *hdrs)
@@ -550,6 +603,19 @@ int tmt_h1_parse_request(const char *buf, size_t len, size_t prev_len,
             return req_fail(req, TMT_EINVAL, 400, "too many empty lines before request");
     }
 
+    /*
+     * The common case: a first read that holds a whole head and ends with a line. Its last byte,
+     * LF, bounds every scan, so the head is parsed in one pass that finds its end on the way.
+     * Only a success is taken from it; anything else is decided below, as for a caller feeding
+     * the bytes in pieces, so both ways give the same result.
+     */
+    if (prev_len == 0 && lim > pos && buf[lim - 1] == '\n') {
+        int rc = request_head(buf, pos, lim, limits, req, hdrs);
+        if (rc > 0)
+            return rc;
+        *req = (struct tmt_h1_request){.content_length = -1, .headers = hdrs};
+    }
+
     /* Bytes before prev_len - 3 were seen and held no terminator; the longest is 3 bytes. */
     size_t from = pos;
     if (prev_len <= len && prev_len > pos + 3)
@@ -563,42 +629,9 @@ int tmt_h1_parse_request(const char *buf, size_t len, size_t prev_len,
             return req_fail(req, TMT_ELIMIT, 414, "request line too long");
         return req_fail(req, TMT_ELIMIT, 431, "request head too large");
     }
-
-    const char *e = buf + end;
-    struct tmt_slice authority = {NULL, 0};
-    int rc;
-    const char *p = parse_request_line(buf + pos, e, limits, req, &authority, &rc);
-    if (p == NULL)
-        return rc;
-
-    struct fields f = {.content_length = -1};
-    rc = parse_fields(p, e, limits->max_headers, hdrs, true, &f);
-    if (rc != 0)
-        return req_fail(req, rc, f.status, f.reason);
-    req->n_headers = f.n;
-
-    if (req->minor_version == 1 && f.hosts == 0)
-        return req_fail(req, TMT_EINVAL, 400, "missing Host");
-    if (f.te_fields > 0) {
-        if (f.content_length >= 0)
-            return req_fail(req, TMT_EINVAL, 400, "both Content-Length and Transfer-Encoding");
-        if (req->minor_version == 0)
-            return req_fail(req, TMT_EINVAL, 400, "Transfer-Encoding in an HTTP/1.0 request");
-        if (f.te_bad || f.te_codings == 0)
-            return req_fail(req, TMT_EINVAL, 400, "invalid Transfer-Encoding");
-        if (f.te_chunked > 1)
-            return req_fail(req, TMT_EINVAL, 400, "chunked applied more than once");
-        if (f.te_chunked > 0 && !f.te_chunked_last)
-            return req_fail(req, TMT_EINVAL, 400, "chunked is not the final transfer coding");
-        if (f.te_other)
-            return req_fail(req, TMT_EINVAL, 501, "unsupported transfer coding");
-        req->chunked = true;
-    }
-    req->content_length = f.content_length;
-    req->host = authority.p != NULL ? authority : f.host;
-    req->keep_alive = !f.conn_close && (req->minor_version == 1 || f.conn_keep_alive);
-    req->expect_continue = f.expect_continue && req->minor_version == 1;
-    return (int)end;
+    int rc = request_head(buf, pos, end, limits, req, hdrs);
+    TMT_DASSERT(rc != TMT_EAGAIN && (rc < 0 || (size_t)rc == end));
+    return rc;
 }
 
 /* ---- responses ---- */
@@ -609,22 +642,10 @@ static int resp_fail(struct tmt_h1_response *resp, int code, const char *reason)
     return code;
 }
 
-int tmt_h1_parse_response(const char *buf, size_t len, size_t prev_len,
-                          const struct tmt_h1_limits *limits, struct tmt_h1_response *resp,
-                          struct tmt_http_header *hdrs)
+/* As request_head, for a response head at buf[0..end). */
+static int response_head(const char *buf, size_t end, const struct tmt_h1_limits *limits,
+                         struct tmt_h1_response *resp, struct tmt_http_header *hdrs)
 {
-    TMT_ASSERT(limits != NULL && resp != NULL);
-    TMT_ASSERT(limits->max_head_bytes <= INT_MAX);
-    *resp = (struct tmt_h1_response){.content_length = -1, .headers = hdrs};
-    size_t lim = TMT_MIN(len, limits->max_head_bytes);
-    size_t from = prev_len <= len && prev_len > 3 ? prev_len - 3 : 0;
-    size_t end = find_head_end(buf, from, lim);
-    if (end == 0) {
-        if (len <= limits->max_head_bytes)
-            return TMT_EAGAIN;
-        return resp_fail(resp, TMT_ELIMIT, "response head too large");
-    }
-
     /* Status line: HTTP-version SP 3DIGIT SP reason, where a missing SP before an empty reason
      * is tolerated (common in the wild). */
     const char *p = buf, *e = buf + end;
@@ -659,7 +680,9 @@ int tmt_h1_parse_response(const char *buf, size_t len, size_t prev_len,
     resp->reason = (struct tmt_slice){r, (size_t)(re - r)};
 
     struct fields f = {.content_length = -1};
-    int rc = parse_fields(next, e, limits->max_headers, hdrs, false, &f);
+    int rc = parse_fields(next, e, limits->max_headers, hdrs, false, &f, &e);
+    if (rc == TMT_EAGAIN)
+        return rc;
     if (rc != 0)
         return resp_fail(resp, rc, f.reason);
     resp->n_headers = f.n;
@@ -682,5 +705,34 @@ int tmt_h1_parse_response(const char *buf, size_t len, size_t prev_len,
             resp->keep_alive = false;
         }
     }
-    return (int)end;
+    return (int)(e - buf);
+}
+
+int tmt_h1_parse_response(const char *buf, size_t len, size_t prev_len,
+                          const struct tmt_h1_limits *limits, struct tmt_h1_response *resp,
+                          struct tmt_http_header *hdrs)
+{
+    TMT_ASSERT(limits != NULL && resp != NULL);
+    TMT_ASSERT(limits->max_head_bytes <= INT_MAX);
+    *resp = (struct tmt_h1_response){.content_length = -1, .headers = hdrs};
+    size_t lim = TMT_MIN(len, limits->max_head_bytes);
+
+    /* One pass for a first read that ends with a line, as for requests. */
+    if (prev_len == 0 && lim > 0 && buf[lim - 1] == '\n') {
+        int rc = response_head(buf, lim, limits, resp, hdrs);
+        if (rc > 0)
+            return rc;
+        *resp = (struct tmt_h1_response){.content_length = -1, .headers = hdrs};
+    }
+
+    size_t from = prev_len <= len && prev_len > 3 ? prev_len - 3 : 0;
+    size_t end = find_head_end(buf, from, lim);
+    if (end == 0) {
+        if (len <= limits->max_head_bytes)
+            return TMT_EAGAIN;
+        return resp_fail(resp, TMT_ELIMIT, "response head too large");
+    }
+    int rc = response_head(buf, end, limits, resp, hdrs);
+    TMT_DASSERT(rc != TMT_EAGAIN && (rc < 0 || (size_t)rc == end));
+    return rc;
 }

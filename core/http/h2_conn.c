@@ -404,7 +404,7 @@ static void h2_send(struct conn *c)
                 break;
             outq_copy(c->w, &c->out, data, (size_t)n);
         }
-        int rc = outq_flush_plain(c->w, &c->out, c->fd);
+        int rc = conn_flush(c);
         if (rc == TMT_EAGAIN) {
             if (!c->write_armed) {
                 c->write_armed = true;
@@ -450,6 +450,7 @@ void h2_on_read(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c;
     TMT_OBJ_CAST(c, arg, CONN_MAGIC);
+    (void)fd;
     if (what & EV_TIMEOUT) {
         tmt_metric_inc(c->w->m, SM_TIMEOUT_IDLE);
         h2_close(c);
@@ -457,7 +458,7 @@ void h2_on_read(evutil_socket_t fd, short what, void *arg)
     }
     if (c->rbuf == NULL)
         c->rbuf = srv_rbuf_get(c->w);
-    ssize_t n = read(fd, c->rbuf, RBUF_CAP);
+    ssize_t n = conn_read(c, c->rbuf, RBUF_CAP);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
         h2_close(c);
         return;

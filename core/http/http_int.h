@@ -256,6 +256,15 @@ struct tmt_server {
     bool stopped;
 };
 
+/* conn_io.c: plain or TLS I/O for a connection */
+struct tmt_tls;
+ssize_t conn_read(struct conn *c, char *buf, size_t len);
+int conn_flush(struct conn *c);
+size_t conn_pending(const struct conn *c);
+void conn_shutdown_write(struct conn *c);
+void tls_conn_start(struct conn *c, struct tmt_tls *tls);
+void tls_conn_free(struct conn *c);
+
 /* server.c */
 uint64_t srv_now_ms(struct worker *w);
 void srv_update_date(struct worker *w);

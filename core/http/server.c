@@ -29,6 +29,7 @@
 #include "tmt/log.h"
 #include "tmt/loop.h"
 #include "tmt/metrics.h"
+#include "tmt/tls.h"
 
 #define ALOG_CAP (64 * 1024)
 #define ALOG_FLUSH_AT (ALOG_CAP - 1024)
@@ -270,6 +271,7 @@ void srv_conn_close(struct conn *c)
         h2_conn_free(c);
     event_del(&c->ev_read);
     event_del(&c->ev_write);
+    tls_conn_free(c);
     outq_fini(w, &c->out);
     srv_rbuf_put(w, &c->rbuf);
     close(c->fd);
@@ -334,7 +336,10 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
         w->n_conns++;
         tmt_metric_inc(w->m, SM_CONNS_ACCEPTED);
         tmt_metric_add(w->m, SM_CONNS_OPEN, 1);
-        h1_conn_start(c);
+        if (l->tls != NULL)
+            tls_conn_start(c, l->tls);
+        else
+            h1_conn_start(c);
     }
 }
 
@@ -548,13 +553,13 @@ int tmt_server_listen(struct tmt_server *s, const char *addr, struct tmt_tls *tl
 {
     TMT_CHECK_OBJ(s, TMT_SERVER_MAGIC);
     TMT_ASSERT(!s->started);
-    if (tls != NULL)
-        return tmt_err_set(err, TMT_EINVAL, "%s: TLS listeners are not available yet", addr);
     struct server_addr a = {0};
     int rc = parse_addr(addr, &a, err);
     if (rc != 0)
         return rc;
     a.text = tmt_xstrdup(addr);
+    if (tls != NULL)
+        tmt_tls_ref(tls);
     a.tls = tls;
     s->addrs = tmt_xrealloc(s->addrs, (s->n_addrs + 1) * sizeof(*s->addrs));
     s->addrs[s->n_addrs++] = a;
@@ -710,8 +715,10 @@ void tmt_server_free(struct tmt_server **sp)
         }
         free(s->workers);
     }
-    for (size_t i = 0; i < s->n_addrs; i++)
+    for (size_t i = 0; i < s->n_addrs; i++) {
         free(s->addrs[i].text);
+        tmt_tls_unref(&s->addrs[i].tls);
+    }
     free(s->addrs);
     tmt_metrics_free(&s->own_metrics);
     free(s->name);

@@ -28,6 +28,9 @@ struct tmt_daemon_http_opts {
     const struct tmt_http_conf *http;
     const char *listen;       /* main listener address */
     const char *admin_listen; /* admin listener address; empty: none */
+    const char *tls_listen; /* HTTPS listener address (h2 and HTTP/1.1 by ALPN); NULL/empty: none */
+    const char *tls_cert;   /* PEM chain for tls_listen */
+    const char *tls_key;    /* PEM key for tls_cert */
     tmt_http_handler_fn *handler;
     void *handler_arg;
     /* The daemon's own admin paths, tried after /metrics and /healthz; NULL: 404. */
