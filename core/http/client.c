@@ -1,0 +1,2 @@
+/* client.c: not written yet. */
+typedef int tmt_placeholder_client;
