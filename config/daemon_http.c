@@ -120,6 +120,17 @@ int tmt_daemon_http_start(struct tmt_daemon_http *dh, struct tmt_err *err)
     return TMT_OK;
 }
 
+int tmt_daemon_http_run(struct tmt_daemon_http *dh, struct tmt_loop *loop,
+                        const struct tmt_daemon_http_opts *o)
+{
+    struct tmt_err err = {0};
+    if (tmt_daemon_http_init(dh, loop, o, &err) != 0 || tmt_daemon_http_start(dh, &err) != 0) {
+        tmt_log(TMT_LOG_ERROR, "http", "cannot start", "why=\"%s\"", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
 void tmt_daemon_http_reload(struct tmt_daemon_http *dh, const struct tmt_http_conf *http)
 {
     struct tmt_server_limits l;

@@ -35,6 +35,7 @@ static const struct tmt_conf_key cp_keys[] = {
 
 static const struct tmt_conf_part cp_parts[] = {
     TMT_DAEMON_CONF_PART(offsetof(struct cp_conf, daemon)),
+    TMT_HTTP_CONF_PART(offsetof(struct cp_conf, http)),
     {cp_keys, TMT_ARRAY_LEN(cp_keys), 0},
 };
 

@@ -1,11 +1,16 @@
 /*
  * tomato-shield: the origin shield. Packages HLS/DASH on request from mezzanine files, keeps what
  * it made in its own cache, and runs transcode jobs.
+ *
+ * main() stays thin: the shared front end runs the lifecycle; the hooks build the servers.
  */
 #include <stddef.h>
 
 #include "shield_conf.h"
+#include "tmt/daemon_http.h"
+#include "tmt/log.h"
 #include "tmt/prog.h"
+#include "tmt/version.h"
 
 static const struct tmt_prog_flag shield_flags[] = {
     {"listen", "ADDR", "server.listen"},
@@ -20,9 +25,57 @@ static const struct tmt_prog shield_prog = {
     .n_flags = TMT_ARRAY_LEN(shield_flags),
 };
 
+static struct tmt_daemon_http shield_http;
+
+static void shield_handle(struct tmt_http_req *req, void *arg)
+{
+    (void)arg;
+    /* XXX(#4): the packager answers /v/{asset}/... here. */
+    tmt_http_respond_error(req, 404, "no such path (packaging is not available yet)");
+}
+
+static int shield_start(struct tmt_loop *loop, struct tmt_conf_snap *snap, void *arg)
+{
+    (void)arg;
+    const struct shield_conf *c = tmt_conf_snap_get(snap);
+    struct tmt_daemon_http_opts o = {
+        .name = "tomato-shield/" TMT_VERSION,
+        .daemon = &c->daemon,
+        .http = &c->http,
+        .listen = c->listen,
+        .admin_listen = c->admin_listen,
+        .handler = shield_handle,
+    };
+    return tmt_daemon_http_run(&shield_http, loop, &o);
+}
+
+static void shield_reload(struct tmt_conf_snap *snap, void *arg)
+{
+    (void)arg;
+    const struct shield_conf *c = tmt_conf_snap_get(snap);
+    tmt_daemon_http_reload(&shield_http, &c->http);
+}
+
+static void shield_stop(void *arg)
+{
+    (void)arg;
+    tmt_daemon_http_stop(&shield_http);
+}
+
+static void shield_exit(void *arg)
+{
+    (void)arg;
+    tmt_daemon_http_fini(&shield_http);
+}
+
 int main(int argc, char **argv)
 {
-    static const struct tmt_daemon_hooks hooks = {0};
+    static const struct tmt_daemon_hooks hooks = {
+        .on_start = shield_start,
+        .on_reload = shield_reload,
+        .on_stop = shield_stop,
+        .on_exit = shield_exit,
+    };
     return tmt_prog_daemon_main(&shield_prog, offsetof(struct shield_conf, daemon), argc, argv,
                                 &hooks);
 }

@@ -35,6 +35,7 @@ static const struct tmt_conf_key shield_keys[] = {
 
 static const struct tmt_conf_part shield_parts[] = {
     TMT_DAEMON_CONF_PART(offsetof(struct shield_conf, daemon)),
+    TMT_HTTP_CONF_PART(offsetof(struct shield_conf, http)),
     {shield_keys, TMT_ARRAY_LEN(shield_keys), 0},
 };
 

@@ -6,9 +6,11 @@
 
 #include "tmt/config.h"
 #include "tmt/daemon_conf.h"
+#include "tmt/http_conf.h"
 
 struct shield_conf {
     struct tmt_daemon_conf daemon;
+    struct tmt_http_conf http;
     char *listen;         /* server.listen: fill requests from edges */
     char *admin_listen;   /* admin.listen: /metrics, /healthz, jobs */
     char *mezzanine_root; /* mezzanine.root: {root}/{asset}/asset.json and renditions */

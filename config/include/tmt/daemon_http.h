@@ -57,6 +57,13 @@ int tmt_daemon_http_init(struct tmt_daemon_http *dh, struct tmt_loop *loop,
 /* Phase two: seal the registry, bind, start the workers. Logs the addresses it listens on. */
 int tmt_daemon_http_start(struct tmt_daemon_http *dh, struct tmt_err *err) TMT_MUST_CHECK;
 
+/*
+ * Both phases at once, for daemons with no counters of their own yet; on failure logs why and
+ * returns -1 (the on_start convention).
+ */
+int tmt_daemon_http_run(struct tmt_daemon_http *dh, struct tmt_loop *loop,
+                        const struct tmt_daemon_http_opts *o);
+
 /* New limits from reloaded settings. */
 void tmt_daemon_http_reload(struct tmt_daemon_http *dh, const struct tmt_http_conf *http);
 
