@@ -28,7 +28,7 @@ pkgs+=(libevent-dev libnghttp2-dev libssl-dev librocksdb-dev libmaxminddb-dev
     libavformat-dev libavcodec-dev libavutil-dev libavfilter-dev libswscale-dev libswresample-dev
     libzstd-dev libjansson-dev libinih-dev libxxhash-dev libcmocka-dev)
 # Tools the tests drive as real clients.
-pkgs+=(ffmpeg curl nghttp2-client zstd python3-jwt python3-h2 iproute2)
+pkgs+=(ffmpeg curl openssl nghttp2-client zstd python3-jwt python3-h2 iproute2)
 if [ "$want_bench" = 1 ]; then
     pkgs+=(nginx-light h2o wrk linux-perf)
 fi

@@ -1,12 +1,18 @@
 /*
  * h1_parse.c: HTTP/1.1 request and response heads (RFC 9112 sections 2-6), as declared in h1.h.
  *
- * Two passes. First the end of the head is found: the first LF followed by an optional CR and an
- * LF, searched with memchr only in the bytes an earlier call has not seen (from prev_len - 3, so a
- * terminator split across calls is still found) and only within max_head_bytes. Then the complete
- * head is parsed once, front to back. A complete head ends with LF and no byte class below
- * contains LF, so the scanning loops need no bounds check: each stops at the head's last byte at
- * the latest. Field values are skipped 8 bytes at a time while no byte is a control byte.
+ * Every scan is bounded by an LF that is known to be there: a head ends with LF and no byte class
+ * below contains LF, so the scanning loops need no bounds check, each stopping at that LF at the
+ * latest. Field values are skipped 8 bytes at a time while no byte is a control byte.
+ *
+ * Two ways in. A first call (prev_len 0) whose data ends with LF, the usual case of a head that
+ * arrived in one read, is parsed in one pass bounded by that LF; the parser finds the end of the
+ * head on the way, and only a success is taken from this pass. Otherwise (and after any other
+ * outcome of that pass) the end of the head is searched first: the first LF followed by an
+ * optional CR and an LF, with memchr, only in the bytes an earlier call has not seen (from
+ * prev_len - 3, so a terminator split across calls is still found) and only within
+ * max_head_bytes; a found head is then parsed once. Both ways give the same result for the same
+ * bytes, which the fuzz target checks.
  *
  * Invariants: the returned length is the exact head length, leading empty lines included, and
  * never more than max_head_bytes; every slice handed out lies inside buf[0..returned length),

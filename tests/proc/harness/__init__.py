@@ -4,11 +4,14 @@ Standard library only. The build's bin/ comes from $TMT_BIN (CTest sets it), the
 from $TMT_SRC.
 """
 import os
+import re
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 
 BIN = os.environ.get("TMT_BIN") or os.path.join(os.path.dirname(__file__), "../../../build/bin")
 SRC = os.environ.get("TMT_SRC") or os.path.join(os.path.dirname(__file__), "../../..")
@@ -89,3 +92,188 @@ class Daemon:
             self.proc.kill()
             self.proc.wait()
         self.reader.join(timeout=5)
+
+
+# ---- HTTP helpers ----
+
+
+class Edge(Daemon):
+    """tomato-edge on loopback ports the kernel picks, with extra --set KEY=VALUE settings.
+
+    port and admin_port are read from the "listening" log lines once the daemon has started.
+    """
+
+    def __init__(self, *sets, static=None, workers=2, args=()):
+        argv = ["--set", "server.listen=127.0.0.1:0", "--set", "admin.listen=127.0.0.1:0",
+                "--set", "server.workers=%d" % workers]
+        if static is not None:
+            argv += ["--static", static]
+        for s in sets:
+            argv += ["--set", s]
+        super().__init__("tomato-edge", *argv, *args)
+        try:
+            i = self.wait_line("msg=\"listening\" port=")
+            self.port = int(re.search(r" port=(\d+)", self.lines[i]).group(1))
+            i = self.wait_line("msg=\"admin listening\" port=")
+            self.admin_port = int(re.search(r" port=(\d+)", self.lines[i]).group(1))
+            self.wait_line("msg=\"started\"")
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+
+    def url(self, path="/"):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def metrics(self):
+        return scrape_metrics(self.admin_port)
+
+
+def scrape_metrics(port, timeout=5.0):
+    """GET /metrics on 127.0.0.1:port; returns {"name{labels}": value} (labels as exposed)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open("http://127.0.0.1:%d/metrics" % port, timeout=timeout) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        key, _, val = line.rpartition(" ")
+        out[key] = float(val)
+    return out
+
+
+class Response:
+    def __init__(self, version, status, reason, headers, body):
+        self.version = version
+        self.status = status
+        self.reason = reason
+        self.headers = headers  # list of (name, value) as received
+        self.body = body
+
+    def header(self, name, default=None):
+        """The first field named name (case-insensitive), or default."""
+        for n, v in self.headers:
+            if n.lower() == name.lower():
+                return v
+        return default
+
+    def header_all(self, name):
+        return [v for n, v in self.headers if n.lower() == name.lower()]
+
+    def __repr__(self):
+        return "<Response %d %s %r body=%d bytes>" % (self.status, self.reason, self.headers,
+                                                     len(self.body))
+
+
+class RawConn:
+    """A plain TCP client connection that sends bytes as given and parses HTTP/1.x responses.
+
+    Every read has a deadline (timeout seconds): a server that hangs fails the test.
+    """
+
+    def __init__(self, port, timeout=5.0, rcvbuf=None, host="127.0.0.1"):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf is not None:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        self.sock.connect((host, port))
+        self.timeout = timeout
+        self.buf = b""
+        self.eof = False
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode("latin-1")
+        self.sock.sendall(data)
+
+    def _fill(self, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("read deadline passed")
+        self.sock.settimeout(left)
+        try:
+            d = self.sock.recv(65536)
+        except ConnectionResetError:
+            d = b""
+        if not d:
+            self.eof = True
+            return False
+        self.buf += d
+        return True
+
+    def _need(self, deadline, pred):
+        while not pred():
+            if self.eof or not self._fill(deadline):
+                raise AssertionError("connection closed before a complete response; got %r" %
+                                     self.buf[:300])
+
+    def read_response(self, head_only=False, timeout=None):
+        """Reads one response; head_only for answers to HEAD (no body follows the head)."""
+        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
+        self._need(deadline, lambda: b"\r\n\r\n" in self.buf)
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        m = re.match(r"^(HTTP/\d\.\d) (\d{3}) ?(.*)$", lines[0])
+        if m is None:
+            raise AssertionError("bad status line %r" % lines[0])
+        headers = []
+        for ln in lines[1:]:
+            n, _, v = ln.partition(":")
+            headers.append((n, v.strip()))
+        resp = Response(m.group(1), int(m.group(2)), m.group(3), headers, b"")
+        status = resp.status
+        if head_only or status < 200 or status in (204, 304):
+            return resp
+        te = resp.header("Transfer-Encoding")
+        cl = resp.header("Content-Length")
+        if te is not None and te.lower().endswith("chunked"):
+            body = b""
+            while True:
+                self._need(deadline, lambda: b"\r\n" in self.buf)
+                size_line, _, self.buf = self.buf.partition(b"\r\n")
+                size = int(size_line.split(b";")[0], 16)
+                if size == 0:
+                    self._need(deadline, lambda: b"\r\n" in self.buf)
+                    # Trailers are not expected: the line after the last chunk is empty.
+                    _, _, self.buf = self.buf.partition(b"\r\n")
+                    break
+                self._need(deadline, lambda: len(self.buf) >= size + 2)
+                body += self.buf[:size]
+                self.buf = self.buf[size + 2:]
+            resp.body = body
+        elif cl is not None:
+            n = int(cl)
+            self._need(deadline, lambda: len(self.buf) >= n)
+            resp.body, self.buf = self.buf[:n], self.buf[n:]
+        else:
+            while not self.eof and self._fill(deadline):
+                pass
+            resp.body, self.buf = self.buf, b""
+        return resp
+
+    def closed_by_peer(self, timeout=3.0):
+        """True if the server closes the connection (EOF or reset) within timeout seconds, any
+        bytes still unread are kept in buf."""
+        deadline = time.monotonic() + timeout
+        try:
+            while not self.eof:
+                self._fill(deadline)
+        except (socket.timeout, TimeoutError):
+            return False
+        return True
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def http_get(port, path="/", extra="", timeout=5.0):
+    """One HTTP/1.1 GET on a fresh connection (Connection: close); returns its Response."""
+    with RawConn(port, timeout) as c:
+        c.send("GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%s\r\n" % (path, extra))
+        return c.read_response()
