@@ -44,7 +44,8 @@ struct tmt_h1_request {
     enum tmt_http_method method;
     struct tmt_slice method_name;
     struct tmt_slice target; /* request-target exactly as sent */
-    struct tmt_slice path;   /* target up to '?' (origin-form), or "*" */
+    struct tmt_slice path;   /* target up to '?' (origin-form), or "*"; for an absolute-form
+                              * target without a path, a constant "/" outside the buffer */
     struct tmt_slice query;  /* after the first '?', without it; p == NULL when there is no '?' */
     int minor_version;       /* HTTP/1.<minor_version>: 0 or 1 */
 
@@ -52,7 +53,8 @@ struct tmt_h1_request {
     size_t n_headers;
 
     /* Derived from the headers. */
-    struct tmt_slice host;  /* Host value; len 0 if absent */
+    struct tmt_slice host;  /* Host value, or the authority of an absolute-form target; len 0
+                             * if absent */
     int64_t content_length; /* -1 if no Content-Length */
     bool chunked;           /* Transfer-Encoding: chunked */
     bool keep_alive;        /* 1.1 unless "Connection: close"; 1.0 only with "keep-alive" */
@@ -94,7 +96,9 @@ struct tmt_h1_response {
  * Parses a response head from buf[0..len), as tmt_h1_parse_request does (same return values;
  * TMT_EINVAL for any syntax error, TMT_ELIMIT when the head is larger than max_head_bytes or has
  * more than max_headers fields). The caller decides body framing from the request method and the
- * status too (HEAD, 1xx, 204 and 304 responses have no body).
+ * status too (HEAD, 1xx, 204 and 304 responses have no body). Transfer-Encoding only decides
+ * framing: a coding before the final chunked (gzip) is neither decoded nor refused, so a caller
+ * that stores bodies checks the header itself.
  */
 int tmt_h1_parse_response(const char *buf, size_t len, size_t prev_len,
                           const struct tmt_h1_limits *limits, struct tmt_h1_response *resp,
@@ -123,7 +127,10 @@ void tmt_h1_chunked_init(struct tmt_h1_chunked *d);
  * message), TMT_EAGAIN when all of the input was used and more is needed (call again with the next
  * bytes, a fresh buffer or the remainder), TMT_EINVAL on bad syntax (bad hex, missing CRLF after
  * data, bare CR), or TMT_ELIMIT when a chunk size overflows 64 bits or extensions or trailers
- * exceed the limits above. Trailer fields are checked for syntax and dropped.
+ * exceed the limits above. Trailer fields are checked for syntax and dropped. Data decoded
+ * before an error is delivered; an error or the end is sticky (later calls consume nothing). A
+ * zeroed struct is an initialised one. A bare LF ends size and trailer lines; the line end after
+ * chunk data must be CRLF.
  */
 int tmt_h1_chunked_decode(struct tmt_h1_chunked *d, char *buf, size_t len, size_t *out_len,
                           size_t *consumed) TMT_MUST_CHECK;
