@@ -34,13 +34,13 @@ struct tmt_http_client;
 struct tmt_http_call;
 
 struct tmt_http_client_opts {
-    uint64_t connect_timeout_ms; /* TCP connect */
+    uint64_t connect_timeout_ms;  /* TCP connect */
     uint64_t response_timeout_ms; /* from the request sent to the response head */
-    uint64_t read_timeout_ms;    /* longest pause while the body arrives */
-    uint64_t idle_timeout_ms;    /* a pooled connection is closed after this long unused */
+    uint64_t read_timeout_ms;     /* longest pause while the body arrives */
+    uint64_t idle_timeout_ms;     /* a pooled connection is closed after this long unused */
     size_t max_idle_per_upstream; /* pooled connections kept per address */
-    size_t max_head_bytes;       /* response head limit (TMT_ELIMIT beyond) */
-    size_t max_headers;          /* response header count limit (at most 128) */
+    size_t max_head_bytes;        /* response head limit (TMT_ELIMIT beyond) */
+    size_t max_headers;           /* response header count limit (at most 128) */
 };
 
 /* Defaults: connect 2 s, response 10 s, read 10 s, idle 30 s, 32 idle per upstream, 16 KiB head
@@ -56,8 +56,8 @@ void tmt_http_client_free(struct tmt_http_client **c);
 struct tmt_http_client_req {
     const char *upstream; /* "127.0.0.1:8300" or "[::1]:8300" (numeric) */
     enum tmt_http_method method;
-    struct tmt_slice path; /* origin-form target: path and query */
-    struct tmt_slice host; /* Host header value; len 0: the upstream string */
+    struct tmt_slice path;                 /* origin-form target: path and query */
+    struct tmt_slice host;                 /* Host header value; len 0: the upstream string */
     const struct tmt_http_header *headers; /* more fields (Authorization, ...); copied */
     size_t n_headers;
     struct tmt_slice body; /* request body, copied; sent with Content-Length */

@@ -64,7 +64,10 @@ bool tmt_http_list_has(struct tmt_slice value, const char *lower_token);
 
 #define TMT_HTTP_DATE_LEN 29 /* "Sun, 06 Nov 1994 08:49:37 GMT" */
 
-/* Writes the IMF-fixdate of unix_s (seconds since the epoch, UTC) and a NUL: 30 bytes. */
+/*
+ * Writes the IMF-fixdate of unix_s (seconds since the epoch, UTC) and a NUL: 30 bytes. Times
+ * outside the years 0000-9999 are clamped to them.
+ */
 void tmt_http_date_format(int64_t unix_s, char out[TMT_HTTP_DATE_LEN + 1]);
 
 /*
@@ -87,7 +90,9 @@ enum tmt_http_range_result {
  * unit "bytes" is served: "a-b", "a-" and "-n" (suffix) forms; b past the end is clipped to
  * size - 1. A header that does not parse, uses another unit, has a > b, or asks for several
  * ranges gives NONE (a server may ignore Range). A range starting at or past the end, or a suffix
- * of 0, gives UNSATISFIABLE. Numbers that overflow 64 bits are a syntax error (NONE).
+ * of 0, gives UNSATISFIABLE. Numbers that overflow 64 bits are a syntax error (NONE). A suffix
+ * range on an empty representation gives NONE (there is no byte to send in a 206). first and last
+ * are written only for OK.
  */
 enum tmt_http_range_result tmt_http_range_parse(struct tmt_slice value, uint64_t size,
                                                 uint64_t *first, uint64_t *last);
@@ -111,7 +116,8 @@ enum tmt_http_cond_result {
  * RFC 9110 section 13.2.2 for a request with `method` and `headers`. If-Match uses the strong
  * comparison, If-None-Match the weak one; "*" matches any current representation. Dates that do
  * not parse are ignored, as the RFC says. If-Modified-Since and the 304 outcome apply to GET and
- * HEAD only; If-None-Match on other methods fails with 412.
+ * HEAD only; If-None-Match on other methods fails with 412. The representation is assumed to
+ * exist (so "*" always matches); callers answer 404 before asking when it does not.
  */
 enum tmt_http_cond_result tmt_http_cond_evaluate(enum tmt_http_method method,
                                                  const struct tmt_http_header *headers, size_t n,

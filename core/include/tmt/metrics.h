@@ -34,7 +34,8 @@ enum tmt_metric_type {
  * (`code="2xx"`, `code="4xx"`); they must then be adjacent in the table and have the same type
  * and help, and HELP/TYPE are printed once. Names follow Prometheus rules
  * ([a-zA-Z_:][a-zA-Z0-9_:]*) and carry the program-wide prefix themselves ("tmt_http_...");
- * labels is NULL or the text between the braces, already escaped.
+ * labels is NULL (never "") or the text between the braces, already escaped; '}' is refused
+ * even inside a value. A name belongs to one table: another table cannot add label sets to it.
  */
 struct tmt_metric_def {
     const char *name;
@@ -59,7 +60,10 @@ void tmt_metrics_free(struct tmt_metrics **m);
  */
 size_t tmt_metrics_register(struct tmt_metrics *m, const struct tmt_metric_def *defs, size_t n);
 
-/* Fixes the layout and allocates the shards (each on its own cache lines). */
+/*
+ * Fixes the layout and allocates the shards (each on its own cache lines). format, value and
+ * shard need a sealed registry; find and reference work at any time.
+ */
 void tmt_metrics_seal(struct tmt_metrics *m);
 
 /* Shard `i`'s slot array, to be written only by the thread that owns shard i. After seal. */
