@@ -89,6 +89,7 @@ struct outq {
     struct oseg **tailp;
     struct wchunk *cur; /* chunk new copies go to; the queue holds one ref on it */
     size_t bytes;       /* bytes queued, all pieces */
+    bool corked;        /* TCP_CORK set while a large file range goes out */
 };
 
 void outq_init(struct outq *q);
@@ -236,6 +237,7 @@ struct worker {
     char *alog;
     size_t alog_len;
     uint64_t next_rid;
+    unsigned trim_mark; /* connection count high-water since the last malloc_trim */
 };
 
 #define RBUF_CAP (16 * 1024)

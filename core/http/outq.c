@@ -13,13 +13,30 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include "http_int.h"
 
 #define FREE_KEEP 256 /* objects each freelist keeps; the rest go back to malloc */
 #define IOV_BATCH 64
+#define CORK_MIN (64 * 1024) /* file ranges from this size go out corked */
+
+/*
+ * Connections run with TCP_NODELAY, so a head written alone would leave as a packet of its own and
+ * sendfile into a socket whose buffer opens bit by bit would send small segments. The head goes
+ * with MSG_MORE when a file range follows, and large file ranges are sent under TCP_CORK (lifted
+ * when the queue is empty), so the kernel builds full segments: the client pays per packet.
+ */
+static void set_cork(struct outq *q, int fd, bool on)
+{
+    int v = on ? 1 : 0;
+    setsockopt(fd, IPPROTO_TCP, TCP_CORK, &v, sizeof(v));
+    q->corked = on;
+}
 
 static struct wchunk *chunk_get(struct worker *w)
 {
@@ -94,6 +111,7 @@ void outq_init(struct outq *q)
     q->tailp = &q->head;
     q->cur = NULL;
     q->bytes = 0;
+    q->corked = false;
 }
 
 void outq_fini(struct worker *w, struct outq *q)
@@ -224,6 +242,8 @@ int outq_flush_plain(struct worker *w, struct outq *q, int fd)
         struct oseg *s = q->head;
         ssize_t n;
         if (s->kind == OSEG_FILE) {
+            if (!q->corked && s->len >= CORK_MIN)
+                set_cork(q, fd, true);
             off_t off = s->off;
             n = sendfile(fd, s->fd, &off, TMT_MIN(s->len, (size_t)1 << 30));
             if (n == 0) {
@@ -234,13 +254,18 @@ int outq_flush_plain(struct worker *w, struct outq *q, int fd)
         } else {
             struct iovec iov[IOV_BATCH];
             int cnt = 0;
-            for (struct oseg *t = s; t != NULL && t->kind == OSEG_MEM && cnt < IOV_BATCH;
-                 t = t->next) {
+            struct oseg *t = s;
+            for (; t != NULL && t->kind == OSEG_MEM && cnt < IOV_BATCH; t = t->next) {
                 iov[cnt].iov_base = (void *)(uintptr_t)t->p;
                 iov[cnt].iov_len = t->len;
                 cnt++;
             }
-            n = writev(fd, iov, cnt);
+            if (t != NULL && t->kind == OSEG_FILE) {
+                struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
+                n = sendmsg(fd, &mh, MSG_MORE | MSG_NOSIGNAL);
+            } else {
+                n = writev(fd, iov, cnt);
+            }
         }
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -251,6 +276,8 @@ int outq_flush_plain(struct worker *w, struct outq *q, int fd)
         }
         outq_consume(w, q, (size_t)n);
     }
+    if (q->corked)
+        set_cork(q, fd, false);
     /* Nothing queued: give the chunk back rather than hold 16 KiB per idle connection. */
     if (q->cur != NULL) {
         chunk_unref(w, q->cur);

@@ -13,6 +13,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
@@ -431,6 +432,16 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     srv_update_date(w);
     if (w->alog_len > 0)
         alog_flush(w);
+    /*
+     * glibc keeps freed memory; after many connections closed, hand it back so that the memory
+     * of a burst does not stay with the process. At most once a second, and only after a drop.
+     */
+    if (w->n_conns + 1000 < w->trim_mark) {
+        malloc_trim(0);
+        w->trim_mark = w->n_conns;
+    } else if (w->n_conns > w->trim_mark) {
+        w->trim_mark = w->n_conns;
+    }
 }
 
 static void *worker_main(void *arg)
