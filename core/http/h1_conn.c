@@ -595,9 +595,10 @@ void h1_resp_body(struct req *r, int kind, const void *ptr, int fd, off_t off, s
         int hn = snprintf(p, 20, "%zx\r\n", len);
         outq_commit(w, &c->out, (size_t)hn);
     }
-    if (kind == OSEG_FILE)
+    /* Small pieces are copied even when handed by reference: one iovec beats two. */
+    if (kind == BODY_FILE)
         outq_file(w, &c->out, fd, off, len, rel, arg);
-    else if (rel == NULL && len <= 2048)
+    else if (kind == BODY_COPY || (rel == NULL && len <= 2048))
         outq_copy(w, &c->out, ptr, len);
     else
         outq_ref(w, &c->out, ptr, len, rel, arg);

@@ -655,9 +655,9 @@ void h2_resp_body(struct req *r, int kind, const void *p, int fd, off_t off, siz
     }
     r->body_sent += len;
     tmt_metric_add(w->m, SM_RESP_BYTES, len);
-    if (kind == OSEG_FILE)
+    if (kind == BODY_FILE)
         outq_file(w, &st->pending, fd, off, len, rel, arg);
-    else if (rel == NULL)
+    else if (kind == BODY_COPY || (rel == NULL && len <= 2048))
         outq_copy(w, &st->pending, p, len);
     else
         outq_ref(w, &st->pending, p, len, rel, arg);

@@ -72,6 +72,9 @@ struct wchunk {
 
 enum oseg_kind { OSEG_MEM, OSEG_FILE };
 
+/* How a response body piece is handed in (resp.c to h1_conn.c/h2_conn.c). */
+enum body_kind { BODY_REF, BODY_FILE, BODY_COPY };
+
 struct oseg {
     struct oseg *next;
     enum oseg_kind kind;

@@ -27,9 +27,9 @@
 
 /*
  * Connections run with TCP_NODELAY, so a head written alone would leave as a packet of its own and
- * sendfile into a socket whose buffer opens bit by bit would send small segments. The head goes
+ * sendfile into a socket whose buffer opens bit by bit would send small packets. The head goes
  * with MSG_MORE when a file range follows, and large file ranges are sent under TCP_CORK (lifted
- * when the queue is empty), so the kernel builds full segments: the client pays per packet.
+ * when the queue is empty), so the kernel builds full-sized packets: the client pays per packet.
  */
 static void set_cork(struct outq *q, int fd, bool on)
 {

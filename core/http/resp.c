@@ -63,18 +63,18 @@ static void body(struct req *r, int kind, const void *p, int fd, off_t off, size
 void tmt_http_resp_ref(struct tmt_http_req *pub, const void *p, size_t len, tmt_release_fn *release,
                        void *arg)
 {
-    body(to_req(pub), OSEG_MEM, p, -1, 0, len, release, arg);
+    body(to_req(pub), BODY_REF, p, -1, 0, len, release, arg);
 }
 
 void tmt_http_resp_copy(struct tmt_http_req *pub, const void *p, size_t len)
 {
-    body(to_req(pub), OSEG_MEM, p, -1, 0, len, NULL, NULL);
+    body(to_req(pub), BODY_COPY, p, -1, 0, len, NULL, NULL);
 }
 
 void tmt_http_resp_file(struct tmt_http_req *pub, int fd, off_t off, size_t len,
                         tmt_release_fn *release, void *arg)
 {
-    body(to_req(pub), OSEG_FILE, NULL, fd, off, len, release, arg);
+    body(to_req(pub), BODY_FILE, NULL, fd, off, len, release, arg);
 }
 
 void tmt_http_resp_end(struct tmt_http_req *pub)

@@ -10,9 +10,12 @@
  *
  * A call's callbacks: on_head once when the response head has arrived, on_data for each piece of
  * the body (already de-chunked), on_done exactly once at the end, successful or not (rc 0, or
- * TMT_ETIMEDOUT / TMT_EUPSTREAM / TMT_EIO / TMT_ELIMIT with err saying what happened). After
- * on_done, or after tmt_http_client_cancel, the call handle is gone. Pointers handed to callbacks
- * are valid only during the callback.
+ * TMT_ETIMEDOUT / TMT_EUPSTREAM / TMT_EIO / TMT_ELIMIT, or TMT_EINVAL for a bad upstream address,
+ * CR/LF/NUL in a field, or a Host, Content-Length or Transfer-Encoding the caller passed; err is
+ * never NULL and says what happened). After on_done, or after tmt_http_call_cancel, the call
+ * handle is gone (cancelling from inside on_done does nothing). Pointers handed to callbacks are
+ * valid only during the callback. tmt_http_client_free must not be called from a callback.
+ * Pause holds back on_head too while the head is not delivered. A timeout of 0 means none.
  *
  * Connections go back to the pool only after a complete response whose framing allows reuse
  * (Content-Length or chunked, no "Connection: close"); a pooled connection that the upstream has
