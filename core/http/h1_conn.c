@@ -573,35 +573,13 @@ void h1_resp_body(struct req *r, int kind, const void *ptr, int fd, off_t off, s
                   tmt_release_fn *rel, void *arg)
 {
     struct conn *c = r->c;
-    if (c == NULL || r->no_body || len == 0) {
-        if (rel != NULL)
-            rel(arg);
-        return;
-    }
     struct worker *w = c->w;
-    if (r->clen >= 0 && r->body_sent + len > (uint64_t)r->clen) {
-        /* More than the declared length would corrupt the framing of the next response. */
-        tmt_log(TMT_LOG_ERROR, "http", "response body longer than its Content-Length",
-                "rid=%llu declared=%lld", (unsigned long long)r->pub.id, (long long)r->clen);
-        r->keep_alive = false;
-        if (rel != NULL)
-            rel(arg);
-        return;
-    }
-    r->body_sent += len;
-    tmt_metric_add(w->m, SM_RESP_BYTES, len);
     if (r->chunked) {
         char *p = outq_reserve(w, &c->out, 20);
         int hn = snprintf(p, 20, "%zx\r\n", len);
         outq_commit(w, &c->out, (size_t)hn);
     }
-    /* Small pieces are copied even when handed by reference: one iovec beats two. */
-    if (kind == BODY_FILE)
-        outq_file(w, &c->out, fd, off, len, rel, arg);
-    else if (kind == BODY_COPY || (rel == NULL && len <= 2048))
-        outq_copy(w, &c->out, ptr, len);
-    else
-        outq_ref(w, &c->out, ptr, len, rel, arg);
+    outq_body(w, &c->out, kind, ptr, fd, off, len, rel, arg);
     if (r->chunked)
         outq_copy(w, &c->out, "\r\n", 2);
     /* Large bodies start moving now rather than waiting for the end. */

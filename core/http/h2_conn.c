@@ -639,28 +639,8 @@ void h2_resp_body(struct req *r, int kind, const void *p, int fd, off_t off, siz
                   tmt_release_fn *rel, void *arg)
 {
     struct conn *c = r->c;
-    if (c == NULL || r->no_body || len == 0 || r->clen == 0) {
-        if (rel != NULL)
-            rel(arg);
-        return;
-    }
     struct h2_strm *st = strm(r);
-    struct worker *w = c->w;
-    if (r->clen >= 0 && r->body_sent + len > (uint64_t)r->clen) {
-        tmt_log(TMT_LOG_ERROR, "http", "response body longer than its Content-Length", "rid=%llu",
-                (unsigned long long)r->pub.id);
-        if (rel != NULL)
-            rel(arg);
-        return;
-    }
-    r->body_sent += len;
-    tmt_metric_add(w->m, SM_RESP_BYTES, len);
-    if (kind == BODY_FILE)
-        outq_file(w, &st->pending, fd, off, len, rel, arg);
-    else if (kind == BODY_COPY || (rel == NULL && len <= 2048))
-        outq_copy(w, &st->pending, p, len);
-    else
-        outq_ref(w, &st->pending, p, len, rel, arg);
+    outq_body(c->w, &st->pending, kind, p, fd, off, len, rel, arg);
     if (st->deferred) {
         st->deferred = false;
         (void)nghttp2_session_resume_data(((struct h2_sess *)c->h2)->ng, r->stream_id);

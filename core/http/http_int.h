@@ -107,6 +107,9 @@ void outq_ref(struct worker *w, struct outq *q, const void *p, size_t len, tmt_r
               void *arg);
 void outq_file(struct worker *w, struct outq *q, int fd, off_t off, size_t len, tmt_release_fn *rel,
                void *arg);
+/* Queues a response body piece handed in as enum body_kind. */
+void outq_body(struct worker *w, struct outq *q, int kind, const void *p, int fd, off_t off,
+               size_t len, tmt_release_fn *rel, void *arg);
 /* Drops the first n bytes (sent), releasing finished pieces. */
 void outq_consume(struct worker *w, struct outq *q, size_t n);
 

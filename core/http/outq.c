@@ -213,6 +213,18 @@ void outq_file(struct worker *w, struct outq *q, int fd, off_t off, size_t len, 
     append(q, s);
 }
 
+void outq_body(struct worker *w, struct outq *q, int kind, const void *p, int fd, off_t off,
+               size_t len, tmt_release_fn *rel, void *arg)
+{
+    /* Small pieces are copied even when handed by reference: one iovec beats two. */
+    if (kind == BODY_FILE)
+        outq_file(w, q, fd, off, len, rel, arg);
+    else if (kind == BODY_COPY || (rel == NULL && len <= 2048))
+        outq_copy(w, q, p, len);
+    else
+        outq_ref(w, q, p, len, rel, arg);
+}
+
 void outq_consume(struct worker *w, struct outq *q, size_t n)
 {
     TMT_ASSERT(n <= q->bytes);

@@ -54,6 +54,23 @@ static void body(struct req *r, int kind, const void *p, int fd, off_t off, size
             rel(arg);
         return;
     }
+    /* Dropped: the client left, the response has no body (HEAD, 304), or nothing to send. */
+    if (r->c == NULL || r->no_body || len == 0 || r->clen == 0) {
+        if (rel != NULL)
+            rel(arg);
+        return;
+    }
+    if (r->clen >= 0 && r->body_sent + len > (uint64_t)r->clen) {
+        /* More than declared would corrupt the framing of what follows on the connection. */
+        tmt_log(TMT_LOG_ERROR, "http", "response body longer than its Content-Length",
+                "rid=%llu declared=%lld", (unsigned long long)r->pub.id, (long long)r->clen);
+        r->keep_alive = false;
+        if (rel != NULL)
+            rel(arg);
+        return;
+    }
+    r->body_sent += len;
+    tmt_metric_add(r->w->m, SM_RESP_BYTES, len);
     if (is_h2(r))
         h2_resp_body(r, kind, p, fd, off, len, rel, arg);
     else
