@@ -35,7 +35,16 @@ static void arm_read(struct conn *c)
     const struct timeval *tv = NULL;
     switch (c->state) {
     case CS_WAIT_HEAD:
-        tv = (c->rlen > c->rpos) ? w->tv_header : w->tv_idle;
+        if (c->rlen > c->rpos) {
+            tv = w->tv_header;
+        } else if (conn_pending(c) > 0) {
+            /* Still sending the last answer: the write timeout watches that; the idle wait
+             * starts when it is out (flush re-arms). */
+            tv = NULL;
+            c->idle_deferred = true;
+        } else {
+            tv = w->tv_idle;
+        }
         break;
     case CS_READ_BODY:
         tv = w->tv_body;
@@ -44,7 +53,7 @@ static void arm_read(struct conn *c)
         tv = NULL; /* the handler has the request; reads only notice the client leaving */
         break;
     }
-    event_add(&c->ev_read, tv);
+    srv_event_add(&c->ev_read, tv);
 }
 
 void h1_conn_start(struct conn *c)
@@ -227,8 +236,9 @@ static bool flush(struct conn *c)
         finish_closing(c);
         return false;
     }
-    if (c->state == CS_WAIT_HEAD && c->read_paused) {
+    if (c->state == CS_WAIT_HEAD && (c->read_paused || c->idle_deferred)) {
         c->read_paused = false;
+        c->idle_deferred = false;
         arm_read(c);
     }
     if (c->state == CS_WAIT_HEAD && c->w->stopping && c->rlen == c->rpos) {
@@ -425,9 +435,17 @@ static void process(struct conn *c)
             reject(c, 408, "request head not received in time", -1);
             break;
         }
-        /* Backpressure: do not take another request while the last answer is still queued. */
-        if (c->out.bytes > 256 * 1024)
-            break;
+        /*
+         * Backpressure: do not take another request while much of the earlier answers is still
+         * queued. Write first; only a socket that is really full stops the loop, and the write
+         * event picks the next request up once it drains (h1_on_write).
+         */
+        if (conn_pending(c) > 256 * 1024) {
+            if (!flush(c))
+                return; /* closed */
+            if (conn_pending(c) > 256 * 1024)
+                break;
+        }
         if (c->n_reqs == 0) {
             /* h2c with prior knowledge: the connection preface instead of a request. */
             size_t avail = c->rlen - c->rpos;

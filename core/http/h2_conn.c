@@ -380,6 +380,19 @@ static int send_data(nghttp2_session *ng, nghttp2_frame *f, const uint8_t *frame
     return 0;
 }
 
+/* Counts the connection errors nghttp2 answers by itself (GOAWAY with an error code). */
+static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
+{
+    struct h2_sess *s = ud;
+    (void)ng;
+    if (f->hd.type == NGHTTP2_GOAWAY && f->goaway.error_code != NGHTTP2_NO_ERROR) {
+        tmt_metric_inc(s->c->w->m, SM_H2_PROTOCOL_ERRORS);
+        tmt_log(TMT_LOG_INFO, "http", "HTTP/2 connection error", "code=%u",
+                (unsigned)f->goaway.error_code);
+    }
+    return 0;
+}
+
 static void h2_close(struct conn *c)
 {
     srv_conn_close(c);
@@ -428,7 +441,7 @@ static void h2_send(struct conn *c)
         return;
     }
     /* Idle (no open stream): the idle timeout applies; otherwise no read timeout. */
-    event_add(&c->ev_read, s->streams == NULL ? c->w->tv_idle : NULL);
+    srv_event_add(&c->ev_read, s->streams == NULL ? c->w->tv_idle : NULL);
 }
 
 static void feed(struct conn *c, const char *p, size_t len)
@@ -438,10 +451,9 @@ static void feed(struct conn *c, const char *p, size_t len)
     ssize_t n = nghttp2_session_mem_recv(s->ng, (const uint8_t *)p, len);
     s->in_recv = false;
     if (n < 0) {
-        tmt_metric_inc(c->w->m, SM_H2_PROTOCOL_ERRORS);
         tmt_log(TMT_LOG_INFO, "http", "HTTP/2 protocol error", "err=\"%s\"",
                 nghttp2_strerror((int)n));
-        /* nghttp2 queued a GOAWAY for most errors: try to send it, then close. */
+        /* Send a GOAWAY (counted when it goes out), then close. */
         (void)nghttp2_session_terminate_session(s->ng, NGHTTP2_PROTOCOL_ERROR);
     }
 }
@@ -497,6 +509,7 @@ bool h2_conn_start(struct conn *c)
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
     nghttp2_session_callbacks_set_send_data_callback(cbs, send_data);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
     nghttp2_option *opt;
     nghttp2_option_new(&opt);
     /* Bounds a hostile peer meets: header block size, reset floods (rapid reset). */

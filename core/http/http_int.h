@@ -169,7 +169,8 @@ struct conn {
     bool read_paused;
     bool in_process;
     bool peer_closed;
-    uint32_t n_reqs; /* h1 requests started on this connection */
+    bool idle_deferred; /* h1: the idle timeout waits for the output queue to drain */
+    uint32_t n_reqs;    /* h1 requests started on this connection */
     struct event ev_read;
     struct event ev_write;
     uint64_t head_deadline_ms; /* h1: the current head must be complete by then; 0: not started */
@@ -275,6 +276,8 @@ void tls_conn_free(struct conn *c);
 
 /* server.c */
 uint64_t srv_now_ms(struct worker *w);
+/* event_add that also clears an earlier timeout when tv is NULL. */
+void srv_event_add(struct event *ev, const struct timeval *tv);
 void srv_update_date(struct worker *w);
 struct req *srv_req_new(struct worker *w, struct conn *c);
 void srv_req_free(struct worker *w, struct req *r);

@@ -118,6 +118,14 @@ void srv_update_date(struct worker *w)
     w->fixed_len = (n > 0 && (size_t)n < sizeof(w->fixed_hdrs)) ? (size_t)n : 0;
 }
 
+void srv_event_add(struct event *ev, const struct timeval *tv)
+{
+    /* event_add(ev, NULL) keeps a timeout the event already has: drop it explicitly. */
+    if (tv == NULL && event_pending(ev, EV_TIMEOUT, NULL))
+        event_remove_timer(ev);
+    event_add(ev, tv);
+}
+
 /* ---- freelists ---- */
 
 char *srv_rbuf_get(struct worker *w)
@@ -159,7 +167,9 @@ struct req *srv_req_new(struct worker *w, struct conn *c)
     memset(r, 0, offsetof(struct req, hdrs));
     r->pub.magic = TMT_HTTP_REQ_MAGIC;
     r->pub.worker = w->s->opts.metrics_shard + w->idx;
-    r->pub.id = ++w->next_rid;
+    /* Worker i hands out i+1, i+1+n, i+1+2n, ...: ids never collide between workers. */
+    r->pub.id = w->next_rid;
+    w->next_rid += w->s->n_workers;
     r->c = c;
     r->w = w;
     r->clen = -1;
@@ -594,6 +604,7 @@ int tmt_server_start(struct tmt_server *s, struct tmt_err *err)
         w->s = s;
         w->idx = i;
         w->limits = s->opts.limits;
+        w->next_rid = i + 1;
         pthread_mutex_init(&w->mail_mu, NULL);
         if (s->opts.loop != NULL) {
             w->loop = s->opts.loop;

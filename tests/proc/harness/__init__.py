@@ -124,6 +124,10 @@ class Edge(Daemon):
     def url(self, path="/"):
         return "http://127.0.0.1:%d%s" % (self.port, path)
 
+    def __exit__(self, *exc):
+        super().__exit__(*exc)
+        self.proc.stdout.close()
+
     def metrics(self):
         return scrape_metrics(self.admin_port)
 
@@ -209,6 +213,12 @@ class RawConn:
 
     def read_response(self, head_only=False, timeout=None):
         """Reads one response; head_only for answers to HEAD (no body follows the head)."""
+        try:
+            return self._read_response(head_only, timeout)
+        except socket.timeout:
+            raise AssertionError("no complete response in time; received %r" % self.buf[:300])
+
+    def _read_response(self, head_only, timeout):
         deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
         self._need(deadline, lambda: b"\r\n\r\n" in self.buf)
         head, _, self.buf = self.buf.partition(b"\r\n\r\n")
