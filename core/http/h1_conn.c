@@ -180,8 +180,12 @@ void h1_on_read(evutil_socket_t fd, short what, void *arg)
         close_now(c);
         return;
     }
-    if (n < 0)
+    if (n < 0) {
+        /* Nothing yet: an empty buffer goes back, so waiting connections hold none. */
+        if (c->rlen == 0 && c->state == CS_WAIT_HEAD)
+            srv_rbuf_put(w, &c->rbuf);
         return;
+    }
     if (c->rlen == c->rpos && c->state == CS_WAIT_HEAD)
         c->head_deadline_ms = srv_now_ms(w) + w->limits.header_timeout_ms;
     c->rlen += (uint32_t)n;

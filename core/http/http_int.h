@@ -156,10 +156,14 @@ enum conn_state {
     CS_CLOSING,   /* flush what is queued, then close */
 };
 
+struct conn_slab;
+
 struct conn {
     unsigned magic;
 #define CONN_MAGIC 0xc0ee0001u
     struct worker *w;
+    struct conn_slab *slab;   /* server.c: the slab this connection lives in */
+    struct conn *free_next;   /* server.c: the slab's free list */
     struct conn *prev, *next; /* worker's list */
     int fd;
     enum conn_proto proto;
@@ -213,7 +217,9 @@ struct worker {
     struct event_base *base;
     struct listener *listeners;
     size_t n_listeners;
-    struct conn *conns; /* list head */
+    struct conn *conns;      /* list head */
+    struct conn_slab *slabs; /* slabs with a free connection (server.c) */
+    unsigned n_slabs;
     unsigned n_conns;
     unsigned max_conns;
     bool stopping;

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <event2/thread.h>
@@ -258,6 +259,98 @@ void srv_req_log(struct worker *w, struct req *r)
         alog_flush(w);
 }
 
+/* ---- connection slabs ----
+ *
+ * Connections come from per-worker slabs of CONN_SLAB_N mapped straight from the kernel, not
+ * from malloc. Connections are long-lived and arrive in bursts; from the heap they would sit
+ * between small long-lived allocations (libevent's per-fd records) and, once freed, leave holes
+ * that malloc_trim cannot give back. A slab whose connections have all closed is unmapped (one
+ * spare is kept), so the memory of a burst of connections goes back to the system when they close.
+ */
+
+#define CONN_SLAB_N 64
+
+struct conn_slab {
+    struct conn_slab *prev, *next; /* the worker's slabs with a free entry */
+    struct conn *free;             /* linked through free_next */
+    unsigned used;
+    struct conn conns[CONN_SLAB_N];
+};
+
+static size_t slab_bytes(void)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    return (sizeof(struct conn_slab) + page - 1) / page * page;
+}
+
+static void slab_unlink(struct worker *w, struct conn_slab *sl)
+{
+    if (sl->prev != NULL)
+        sl->prev->next = sl->next;
+    else if (w->slabs == sl)
+        w->slabs = sl->next;
+    if (sl->next != NULL)
+        sl->next->prev = sl->prev;
+    sl->prev = sl->next = NULL;
+}
+
+static void slab_push(struct worker *w, struct conn_slab *sl)
+{
+    sl->prev = NULL;
+    sl->next = w->slabs;
+    if (w->slabs != NULL)
+        w->slabs->prev = sl;
+    w->slabs = sl;
+}
+
+static struct conn *conn_slab_alloc(struct worker *w)
+{
+    struct conn_slab *sl = w->slabs;
+    if (sl == NULL) {
+        sl = mmap(NULL, slab_bytes(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (sl == MAP_FAILED)
+            tmt_panic("out of memory for connections", __func__, __FILE__, __LINE__);
+        for (int i = CONN_SLAB_N - 1; i >= 0; i--) {
+            sl->conns[i].free_next = sl->free;
+            sl->conns[i].slab = sl;
+            sl->free = &sl->conns[i];
+        }
+        slab_push(w, sl);
+        w->n_slabs++;
+    }
+    struct conn *c = sl->free;
+    sl->free = c->free_next;
+    if (++sl->used == CONN_SLAB_N)
+        slab_unlink(w, sl); /* full: off the list until one of its connections closes */
+    memset(c, 0, sizeof(*c));
+    c->slab = sl;
+    return c;
+}
+
+static void conn_slab_free(struct worker *w, struct conn *c)
+{
+    struct conn_slab *sl = c->slab;
+    if (sl->used-- == CONN_SLAB_N)
+        slab_push(w, sl);
+    c->free_next = sl->free;
+    sl->free = c;
+    if (sl->used == 0 && w->n_slabs > 1) {
+        slab_unlink(w, sl);
+        munmap(sl, slab_bytes());
+        w->n_slabs--;
+    }
+}
+
+static void conn_slabs_fini(struct worker *w)
+{
+    while (w->slabs != NULL) {
+        struct conn_slab *sl = w->slabs;
+        TMT_ASSERT(sl->used == 0);
+        slab_unlink(w, sl);
+        munmap(sl, slab_bytes());
+    }
+}
+
 /* ---- connections ---- */
 
 void srv_conn_closed_check(struct worker *w)
@@ -295,7 +388,7 @@ void srv_conn_close(struct conn *c)
     w->n_conns--;
     tmt_metric_sub(w->m, SM_CONNS_OPEN, 1);
     c->magic = 0;
-    free(c);
+    conn_slab_free(w, c);
     srv_conn_closed_check(w);
 }
 
@@ -333,7 +426,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
         }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        struct conn *c = tmt_xcalloc(1, sizeof(*c));
+        struct conn *c = conn_slab_alloc(w);
         c->magic = CONN_MAGIC;
         c->w = w;
         c->fd = fd;
@@ -716,6 +809,7 @@ static void worker_fini(struct worker *w)
         w->free_reqs = r->next;
         free(r);
     }
+    conn_slabs_fini(w);
     free(w->listeners);
     pthread_mutex_destroy(&w->mail_mu);
     if (w->own_loop)
