@@ -517,12 +517,6 @@ int h1_resp_start(struct req *r, int status, const struct tmt_http_header *h, si
                   int64_t clen)
 {
     struct conn *c = r->c;
-    r->status = status;
-    r->clen = clen;
-    if (status < 200 || status == 204 || status == 304)
-        r->no_body = true;
-    if (c == NULL)
-        return TMT_OK;
     struct worker *w = c->w;
     bool v10 = r->pub.version == 10;
     r->chunked = false;

@@ -591,12 +591,6 @@ int h2_resp_start(struct req *r, int status, const struct tmt_http_header *h, si
                   int64_t clen)
 {
     struct conn *c = r->c;
-    r->status = status;
-    r->clen = clen;
-    if (status < 200 || status == 204 || status == 304)
-        r->no_body = true;
-    if (c == NULL)
-        return TMT_OK;
     struct h2_sess *s = c->h2;
     struct worker *w = c->w;
     if (n + 4 > H2_MAX_RESP_HDRS)

@@ -293,7 +293,8 @@ void srv_rbuf_put(struct worker *w, char **buf);
 void srv_conn_close(struct conn *c);
 void srv_conn_closed_check(struct worker *w);
 
-/* h1_conn.c */
+/* h1_conn.c; the *_resp_* functions are called by resp.c with r->c set and r->status, r->clen
+ * and r->no_body already decided */
 void h1_conn_start(struct conn *c);
 void h1_on_read(evutil_socket_t fd, short what, void *arg);
 void h1_on_write(evutil_socket_t fd, short what, void *arg);

@@ -32,6 +32,12 @@ int tmt_http_resp_start(struct tmt_http_req *pub, int status, const struct tmt_h
         return TMT_EINVAL;
     TMT_ASSERT(status >= 100 && status <= 999);
     r->state = REQ_STARTED;
+    r->status = status;
+    r->clen = content_length;
+    if (status < 200 || status == 204 || status == 304)
+        r->no_body = true;
+    if (r->c == NULL)
+        return TMT_OK; /* the client left: nothing to frame */
     int rc = is_h2(r) ? h2_resp_start(r, status, h, n, content_length)
                       : h1_resp_start(r, status, h, n, content_length);
     if (rc != TMT_OK) {
