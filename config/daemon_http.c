@@ -67,10 +67,10 @@ int tmt_daemon_http_init(struct tmt_daemon_http *dh, struct tmt_loop *loop,
     if (rc != 0)
         goto fail;
     if (o->tls_listen != NULL && o->tls_listen[0] != '\0') {
-        /* XXX(#2): certificates are read at start; SIGHUP does not reload them yet. */
         struct tmt_tls *tls = tmt_tls_server_new(o->tls_cert, o->tls_key, err);
         if (tls == NULL)
             goto fail;
+        dh->has_tls = true;
         rc = tmt_server_listen(dh->server, o->tls_listen, tls, err);
         tmt_tls_unref(&tls);
         if (rc != 0)
@@ -131,12 +131,26 @@ int tmt_daemon_http_run(struct tmt_daemon_http *dh, struct tmt_loop *loop,
     return 0;
 }
 
-void tmt_daemon_http_reload(struct tmt_daemon_http *dh, const struct tmt_http_conf *http)
+void tmt_daemon_http_reload(struct tmt_daemon_http *dh, const struct tmt_http_conf *http,
+                            const char *tls_cert, const char *tls_key)
 {
     struct tmt_server_limits l;
     tmt_http_conf_limits(http, &l);
-    if (dh->server != NULL)
-        tmt_server_set_limits(dh->server, &l);
+    if (dh->server == NULL)
+        return;
+    tmt_server_set_limits(dh->server, &l);
+    if (!dh->has_tls || tls_cert == NULL || tls_key == NULL)
+        return;
+    struct tmt_err err = {0};
+    struct tmt_tls *tls = tmt_tls_server_new(tls_cert, tls_key, &err);
+    if (tls == NULL) {
+        tmt_log(TMT_LOG_ERROR, "tls", "certificate reload rejected; the old one stays",
+                "why=\"%s\"", err.msg);
+        return;
+    }
+    if (tmt_server_set_tls(dh->server, 1, tls) == 0)
+        tmt_log(TMT_LOG_INFO, "tls", "certificate reloaded", "cert=%s", tls_cert);
+    tmt_tls_unref(&tls);
 }
 
 void tmt_daemon_http_stop(struct tmt_daemon_http *dh)

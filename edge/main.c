@@ -81,7 +81,7 @@ static void edge_reload(struct tmt_conf_snap *snap, void *arg)
 {
     struct edge *e = arg;
     const struct edge_conf *c = tmt_conf_snap_get(snap);
-    tmt_daemon_http_reload(&e->http, &c->http);
+    tmt_daemon_http_reload(&e->http, &c->http, c->tls_cert, c->tls_key);
 }
 
 static void edge_stop(void *arg)

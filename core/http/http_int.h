@@ -232,6 +232,7 @@ struct worker {
     bool mail_stop;
     bool mail_limits;
     struct tmt_server_limits mail_limits_val;
+    struct tmt_tls **mail_tls; /* per listener: a new context to switch to, or NULL */
     tmt_metric_slot *m;
     /* freelists */
     char *free_rbufs; /* linked through the first pointer of each buffer */

@@ -518,6 +518,13 @@ static void on_mail(evutil_socket_t fd, short what, void *arg)
     bool limits = w->mail_limits;
     struct tmt_server_limits l = w->mail_limits_val;
     w->mail_limits = false;
+    for (size_t i = 0; i < w->n_listeners; i++) {
+        if (w->mail_tls[i] != NULL) {
+            tmt_tls_unref(&w->listeners[i].tls);
+            w->listeners[i].tls = w->mail_tls[i];
+            w->mail_tls[i] = NULL;
+        }
+    }
     pthread_mutex_unlock(&w->mail_mu);
     if (limits) {
         w->limits = l;
@@ -713,6 +720,7 @@ int tmt_server_start(struct tmt_server *s, struct tmt_err *err)
         set_timeouts(w);
         srv_update_date(w);
         w->listeners = tmt_xcalloc(s->n_addrs, sizeof(*w->listeners));
+        w->mail_tls = tmt_xcalloc(s->n_addrs, sizeof(*w->mail_tls));
         w->n_listeners = s->n_addrs;
         for (size_t j = 0; j < s->n_addrs; j++) {
             int fd = open_listener(&s->addrs[j], err);
@@ -722,6 +730,8 @@ int tmt_server_start(struct tmt_server *s, struct tmt_err *err)
             l->fd = fd;
             l->w = w;
             l->tls = s->addrs[j].tls;
+            if (l->tls != NULL)
+                tmt_tls_ref(l->tls);
             event_assign(&l->ev, w->base, fd, EV_READ | EV_PERSIST, on_accept, l);
             event_add(&l->ev, NULL);
         }
@@ -755,6 +765,28 @@ void tmt_server_set_limits(struct tmt_server *s, const struct tmt_server_limits 
         pthread_mutex_unlock(&w->mail_mu);
         event_active(&w->ev_mail, 0, 0);
     }
+}
+
+int tmt_server_set_tls(struct tmt_server *s, size_t i, struct tmt_tls *tls)
+{
+    TMT_CHECK_OBJ(s, TMT_SERVER_MAGIC);
+    if (i >= s->n_addrs || s->addrs[i].tls == NULL || tls == NULL)
+        return TMT_EINVAL;
+    tmt_tls_ref(tls);
+    tmt_tls_unref(&s->addrs[i].tls);
+    s->addrs[i].tls = tls;
+    if (!s->started)
+        return TMT_OK;
+    for (unsigned k = 0; k < s->n_workers; k++) {
+        struct worker *w = &s->workers[k];
+        pthread_mutex_lock(&w->mail_mu);
+        tmt_tls_ref(tls);
+        tmt_tls_unref(&w->mail_tls[i]);
+        w->mail_tls[i] = tls;
+        pthread_mutex_unlock(&w->mail_mu);
+        event_active(&w->ev_mail, 0, 0);
+    }
+    return TMT_OK;
 }
 
 void tmt_server_stop(struct tmt_server *s)
@@ -810,6 +842,11 @@ static void worker_fini(struct worker *w)
         free(r);
     }
     conn_slabs_fini(w);
+    for (size_t i = 0; i < w->n_listeners; i++) {
+        tmt_tls_unref(&w->listeners[i].tls);
+        tmt_tls_unref(&w->mail_tls[i]);
+    }
+    free(w->mail_tls);
     free(w->listeners);
     pthread_mutex_destroy(&w->mail_mu);
     if (w->own_loop)

@@ -3,6 +3,7 @@ hostile handshakes, and clear errors for bad certificate settings."""
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -120,6 +121,36 @@ class Https(unittest.TestCase):
         t.sendall(b"\x16\x03\x01")  # a record header, then silence
         t.close()
         self.assertEqual(self.curl("--http1.1", self.url("/")), b"hello over tls\n")
+
+    def served_subject(self, port):
+        r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port],
+                           input="", capture_output=True, text=True, timeout=30)
+        m = re.search(r"subject=.*CN\s*=\s*([\w.-]+)", r.stdout)
+        return m.group(1) if m else None
+
+    def test_certificate_reload_on_sighup(self):
+        d = os.path.join(self.tmp, "rot")
+        os.mkdir(d)
+        cert, key = os.path.join(d, "c.pem"), os.path.join(d, "k.pem")
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                "-days", "2", "-subj", "/CN=first.example")
+        with Edge("server.tls_listen=127.0.0.1:0", "tls.cert=" + cert, "tls.key=" + key,
+                  static=self.root) as e:
+            i = e.wait_line("msg=\"tls listening\" port=")
+            port = int(re.search(r" port=(\d+)", e.lines[i]).group(1))
+            self.assertEqual(self.served_subject(port), "first.example")
+            # Rotated files: new connections get the new certificate.
+            openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out",
+                    cert, "-days", "2", "-subj", "/CN=second.example")
+            e.signal(signal.SIGHUP)
+            i = e.wait_line("certificate reloaded", start=i)
+            self.assertEqual(self.served_subject(port), "second.example")
+            # A broken file is refused and the last good certificate stays.
+            with open(cert, "w") as f:
+                f.write("not a certificate\n")
+            e.signal(signal.SIGHUP)
+            e.wait_line("certificate reload rejected", start=i)
+            self.assertEqual(self.served_subject(port), "second.example")
 
     def test_bad_certificate_settings(self):
         other_key = os.path.join(self.tmp, "other.key")

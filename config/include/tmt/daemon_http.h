@@ -46,6 +46,7 @@ struct tmt_daemon_http {
     unsigned main_shard;
     int access_log_fd;
     bool own_log_fd;
+    bool has_tls; /* listener 1 of server is the HTTPS one */
     tmt_http_handler_fn *admin_handler;
     void *admin_arg;
 };
@@ -64,8 +65,13 @@ int tmt_daemon_http_start(struct tmt_daemon_http *dh, struct tmt_err *err) TMT_M
 int tmt_daemon_http_run(struct tmt_daemon_http *dh, struct tmt_loop *loop,
                         const struct tmt_daemon_http_opts *o);
 
-/* New limits from reloaded settings. */
-void tmt_daemon_http_reload(struct tmt_daemon_http *dh, const struct tmt_http_conf *http);
+/*
+ * New limits from reloaded settings, and the certificate and key read again (tls_cert and
+ * tls_key may name new files or the same files with new contents; NULL: no HTTPS listener). A
+ * certificate that does not load is logged and the old one stays.
+ */
+void tmt_daemon_http_reload(struct tmt_daemon_http *dh, const struct tmt_http_conf *http,
+                            const char *tls_cert, const char *tls_key);
 
 /* Graceful stop of both servers (blocks until the workers are done). */
 void tmt_daemon_http_stop(struct tmt_daemon_http *dh);

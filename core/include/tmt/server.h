@@ -126,6 +126,13 @@ int tmt_server_start(struct tmt_server *s, struct tmt_err *err) TMT_MUST_CHECK;
 void tmt_server_set_limits(struct tmt_server *s, const struct tmt_server_limits *l);
 
 /*
+ * Replaces the TLS context of TLS listener i (certificate rotation on reload): connections
+ * accepted from then on use tls (the server takes a reference); connections already open keep
+ * the context they started with. Returns TMT_EINVAL if listener i is not a TLS listener.
+ */
+int tmt_server_set_tls(struct tmt_server *s, size_t i, struct tmt_tls *tls) TMT_MUST_CHECK;
+
+/*
  * Graceful stop: close the listeners, close idle connections, let in-flight requests finish
  * (their connections close after the response), and after shutdown_grace_ms close whatever is
  * left. With owned workers this blocks until every worker thread has exited. With a given loop
