@@ -29,8 +29,10 @@ struct tls_conn {
     SSL *ssl;
     struct tmt_tls *tls;
     size_t wlen, woff;
-    char wbuf[TLS_STAGE];
+    char *wbuf; /* TLS_STAGE bytes from the worker's buffer pool while output is pending */
 };
+
+_Static_assert(TLS_STAGE <= RBUF_CAP, "the staging record fits a pooled buffer");
 
 static void tls_on_handshake(evutil_socket_t fd, short what, void *arg);
 
@@ -65,6 +67,12 @@ int conn_flush(struct conn *c)
     for (;;) {
         if (t->woff == t->wlen) {
             t->woff = t->wlen = 0;
+            if (c->out.head == NULL) {
+                srv_rbuf_put(c->w, &t->wbuf); /* idle TLS connections hold no staging buffer */
+                return TMT_OK;
+            }
+            if (t->wbuf == NULL)
+                t->wbuf = srv_rbuf_get(c->w);
             /* Stage the next record's worth of the queue. */
             while (t->wlen < TLS_STAGE && c->out.head != NULL) {
                 struct oseg *s = c->out.head;
@@ -118,6 +126,7 @@ void tls_conn_start(struct conn *c, struct tmt_tls *tls)
     struct worker *w = c->w;
     struct tls_conn *t = tmt_xmalloc(sizeof(*t));
     t->wlen = t->woff = 0;
+    t->wbuf = NULL;
     t->ssl = SSL_new(tmt_tls_ssl_ctx(tls));
     if (t->ssl == NULL || SSL_set_fd(t->ssl, c->fd) != 1) {
         if (t->ssl != NULL)
@@ -194,6 +203,7 @@ void tls_conn_free(struct conn *c)
     if (t == NULL)
         return;
     SSL_free(t->ssl);
+    srv_rbuf_put(c->w, &t->wbuf);
     tmt_tls_unref(&t->tls);
     free(t);
     c->tls_conn = NULL;
