@@ -48,11 +48,6 @@ static int edge_start(struct tmt_loop *loop, struct tmt_conf_snap *snap, void *a
     struct edge *e = arg;
     const struct edge_conf *c = tmt_conf_snap_get(snap);
     struct tmt_err err = {0};
-    if (c->static_root[0] != '\0') {
-        e->st = tmt_static_new(c->static_root, &err);
-        if (e->st == NULL)
-            goto fail;
-    }
     struct tmt_daemon_http_opts o = {
         .name = "tomato-edge/" TMT_VERSION,
         .daemon = &c->daemon,
@@ -67,6 +62,13 @@ static int edge_start(struct tmt_loop *loop, struct tmt_conf_snap *snap, void *a
     };
     if (tmt_daemon_http_init(&e->http, loop, &o, &err) != 0)
         goto fail;
+    /* Requests arrive only after start, so the handler's state can be made between the phases;
+     * the static files get one open-file cache per worker. */
+    if (c->static_root[0] != '\0') {
+        e->st = tmt_static_new(c->static_root, e->http.workers, &err);
+        if (e->st == NULL)
+            goto fail;
+    }
     if (tmt_daemon_http_start(&e->http, &err) != 0)
         goto fail;
     if (e->st != NULL)

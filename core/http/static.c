@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tmt/log.h"
@@ -24,14 +25,95 @@
 
 #define STATIC_PATH_MAX 1024
 
+/*
+ * Open-file cache, one per worker (indexed by req->worker, so no locking): a file found once
+ * stays open, with its stat data, ETag and, for small files, its bytes, for FILE_TTL_MS. A hit
+ * costs no open, fstat or close; a small file goes out with the head in one writev. Changes to
+ * a file show within FILE_TTL_MS. Entries are refcounted by the responses still sending them;
+ * an expired entry is unlinked at once and closed when its last response is done.
+ */
+#define FILE_TTL_MS 1000
+#define FILE_BUCKETS 256
+#define FILE_MAX 1024          /* entries per worker; beyond, files are served uncached */
+#define FILE_SMALL (16 * 1024) /* files up to this size are kept in memory */
+
+struct fentry {
+    unsigned magic;
+#define FENTRY_MAGIC 0xf11e0001u
+    struct fentry *next;
+    struct fcache *fc;
+    char *path;
+    uint32_t hash;
+    int fd;
+    unsigned refs; /* the cache's own (while linked) plus one per response in flight */
+    bool linked;
+    uint64_t expires_ms;
+    uint64_t size;
+    int64_t mtime;
+    const char *ctype;
+    char etag[48];
+    size_t etag_len;
+    char *bytes; /* the whole file when size <= FILE_SMALL, else NULL */
+};
+
+struct fcache {
+    struct fentry *buckets[FILE_BUCKETS];
+    unsigned n;
+    uint64_t next_sweep_ms;
+};
+
 struct tmt_static {
     unsigned magic;
 #define TMT_STATIC_MAGIC 0x57a71c00u
     int root_fd;
     bool have_openat2;
+    unsigned n_caches;
+    struct fcache *caches;
 };
 
-struct tmt_static *tmt_static_new(const char *root, struct tmt_err *err)
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint32_t path_hash(const char *s)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *s != '\0'; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+static void fentry_unref(void *arg)
+{
+    struct fentry *e;
+    TMT_OBJ_CAST(e, arg, FENTRY_MAGIC);
+    TMT_ASSERT(e->refs > 0);
+    if (--e->refs > 0)
+        return;
+    if (e->fd >= 0)
+        close(e->fd);
+    free(e->bytes);
+    free(e->path);
+    e->magic = 0;
+    free(e);
+}
+
+static void fentry_unlink(struct fentry *e)
+{
+    struct fcache *fc = e->fc;
+    struct fentry **pp = &fc->buckets[e->hash % FILE_BUCKETS];
+    while (*pp != e)
+        pp = &(*pp)->next;
+    *pp = e->next;
+    e->linked = false;
+    fc->n--;
+    fentry_unref(e);
+}
+
+struct tmt_static *tmt_static_new(const char *root, unsigned n_workers, struct tmt_err *err)
 {
     int fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
@@ -44,6 +126,8 @@ struct tmt_static *tmt_static_new(const char *root, struct tmt_err *err)
     struct open_how how = {.flags = O_RDONLY | O_CLOEXEC, .resolve = RESOLVE_BENEATH};
     long probe = syscall(SYS_openat2, fd, ".", &how, sizeof(how));
     st->have_openat2 = probe >= 0;
+    st->n_caches = n_workers;
+    st->caches = tmt_xcalloc(n_workers > 0 ? n_workers : 1, sizeof(*st->caches));
     if (probe >= 0)
         close((int)probe);
     else
@@ -59,6 +143,13 @@ void tmt_static_free(struct tmt_static **stp)
     if (st == NULL)
         return;
     TMT_CHECK_OBJ(st, TMT_STATIC_MAGIC);
+    for (unsigned i = 0; i < st->n_caches; i++) {
+        for (size_t b = 0; b < FILE_BUCKETS; b++) {
+            while (st->caches[i].buckets[b] != NULL)
+                fentry_unlink(st->caches[i].buckets[b]);
+        }
+    }
+    free(st->caches);
     close(st->root_fd);
     st->magic = 0;
     free(st);
@@ -215,6 +306,22 @@ static void close_fd(void *arg)
     close((int)(intptr_t)arg);
 }
 
+static void serve_fentry(struct tmt_http_req *req, struct fentry *e)
+{
+    e->refs++;
+    struct tmt_http_entity ent = {
+        .size = e->size,
+        .content_type = e->ctype,
+        .val = {.etag = {e->etag, e->etag_len}, .last_modified = e->mtime},
+        .p = e->bytes,
+        .fd = e->bytes != NULL ? -1 : e->fd,
+        .file_off = 0,
+        .release = fentry_unref,
+        .release_arg = e,
+    };
+    tmt_http_serve_entity(req, &ent);
+}
+
 static int open_beneath(struct tmt_static *st, const char *rel)
 {
     if (st->have_openat2) {
@@ -249,6 +356,34 @@ void tmt_static_serve(struct tmt_static *st, struct tmt_http_req *req)
         tmt_http_respond_error(req, status, why);
         return;
     }
+    struct fcache *fc = req->worker < st->n_caches ? &st->caches[req->worker] : NULL;
+    uint64_t now = mono_ms();
+    uint32_t h = path_hash(rel);
+    if (fc != NULL && now >= fc->next_sweep_ms) {
+        /* Once a second, close what expired, so files not asked for again are not held. */
+        fc->next_sweep_ms = now + FILE_TTL_MS;
+        for (size_t b = 0; b < FILE_BUCKETS && fc->n > 0; b++) {
+            struct fentry *e = fc->buckets[b];
+            while (e != NULL) {
+                struct fentry *next = e->next;
+                if (now >= e->expires_ms)
+                    fentry_unlink(e);
+                e = next;
+            }
+        }
+    }
+    if (fc != NULL) {
+        for (struct fentry *e = fc->buckets[h % FILE_BUCKETS]; e != NULL; e = e->next) {
+            if (e->hash != h || strcmp(e->path, rel) != 0)
+                continue;
+            if (now < e->expires_ms) {
+                serve_fentry(req, e);
+                return;
+            }
+            fentry_unlink(e); /* expired: look at the file again */
+            break;
+        }
+    }
     int fd = open_beneath(st, rel);
     if (fd < 0) {
         int e = errno;
@@ -266,6 +401,38 @@ void tmt_static_serve(struct tmt_static *st, struct tmt_http_req *req)
         tmt_http_respond_error(req, S_ISDIR(sb.st_mode) ? 403 : 404,
                                S_ISDIR(sb.st_mode) ? "directory without index.html"
                                                    : "not a regular file");
+        return;
+    }
+    if (fc != NULL && fc->n < FILE_MAX) {
+        struct fentry *e = tmt_xcalloc(1, sizeof(*e));
+        e->magic = FENTRY_MAGIC;
+        e->fc = fc;
+        e->path = tmt_xstrdup(rel);
+        e->hash = h;
+        e->fd = fd;
+        e->refs = 1;
+        e->linked = true;
+        e->expires_ms = now + FILE_TTL_MS;
+        e->size = (uint64_t)sb.st_size;
+        e->mtime = sb.st_mtime;
+        e->ctype = tmt_static_content_type(rel, strlen(rel));
+        int n = snprintf(e->etag, sizeof(e->etag), "\"%" PRIx64 "-%" PRIx64 "\"",
+                         (uint64_t)sb.st_mtime, (uint64_t)sb.st_size);
+        e->etag_len = (size_t)n;
+        if (e->size <= FILE_SMALL) {
+            e->bytes = tmt_xmalloc(e->size > 0 ? e->size : 1);
+            if (pread(fd, e->bytes, e->size, 0) != (ssize_t)e->size) {
+                free(e->bytes); /* changed under us: serve it from the descriptor */
+                e->bytes = NULL;
+            } else {
+                close(fd); /* the bytes are all here; keep no descriptor for them */
+                e->fd = -1;
+            }
+        }
+        e->next = fc->buckets[h % FILE_BUCKETS];
+        fc->buckets[h % FILE_BUCKETS] = e;
+        fc->n++;
+        serve_fentry(req, e);
         return;
     }
     char etag[48];

@@ -20,8 +20,13 @@
 struct tmt_static;
 struct tmt_http_req;
 
-/* Opens root (a directory). NULL with err filled if it is not one. */
-struct tmt_static *tmt_static_new(const char *root, struct tmt_err *err);
+/*
+ * Opens root (a directory). n_workers is the number of worker shards requests come from
+ * (req->worker below it): each gets an open-file cache of its own (files stay open for a second,
+ * small ones in memory), so a change to a file shows within a second. NULL with err filled if
+ * root is not a directory.
+ */
+struct tmt_static *tmt_static_new(const char *root, unsigned n_workers, struct tmt_err *err);
 void tmt_static_free(struct tmt_static **st);
 
 /* Answers req from the directory (always ends the request). Any worker thread. */
