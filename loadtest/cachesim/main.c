@@ -2,21 +2,26 @@
  * tomato-cachesim: replays a request trace through the edge's cache code, with no network and no
  * storage (sizes only).
  *
- * This build reads and checks a trace and prints its statistics: requests, distinct objects, the
+ * It reads and checks a trace and prints its statistics: requests, distinct objects, the
  * footprint (bytes of all distinct objects, the base for cache sizes given as fractions) and the
  * compulsory misses every cache pays (each object's first request), which bound any policy's miss
- * ratios from below.
+ * ratios from below. With a cache size (sim.size) it also replays every request through the
+ * edge's eviction policy (edge/cache, sim.policy) and ends with the line
+ * `miss_ratio=<float> byte_miss_ratio=<float>`.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "tmt/cache_policy.h"
 #include "tmt/err.h"
 #include "tmt/prog.h"
 #include "tmt/trace.h"
 
 struct sim_conf {
     char *trace;
+    uint64_t size;
+    int policy; /* enum tmt_policy_kind */
 };
 
 static const struct tmt_conf_key sim_keys[] = {
@@ -26,6 +31,19 @@ static const struct tmt_conf_key sim_keys[] = {
      .offset = offsetof(struct sim_conf, trace),
      .flags = TMT_CONF_REQUIRED,
      .help = "trace to replay: CSV time,obj_id,obj_size with a header line; - for stdin"},
+    {.section = "sim",
+     .name = "size",
+     .type = TMT_CONF_SIZE,
+     .offset = offsetof(struct sim_conf, size),
+     .dflt = "0",
+     .help = "cache budget in bytes to replay the trace against; 0 only prints trace statistics"},
+    {.section = "sim",
+     .name = "policy",
+     .type = TMT_CONF_ENUM,
+     .offset = offsetof(struct sim_conf, policy),
+     .dflt = "segpool",
+     .choices = TMT_POLICY_CHOICES,
+     .help = "eviction policy replayed (the edge cache's policy code)"},
 };
 
 static const struct tmt_conf_part sim_parts[] = {{sim_keys, TMT_ARRAY_LEN(sim_keys), 0}};
@@ -39,6 +57,8 @@ static const struct tmt_conf_schema sim_schema = {
 
 static const struct tmt_prog_flag sim_flags[] = {
     {"trace", "FILE", "sim.trace"},
+    {"size", "BYTES", "sim.size"},
+    {"policy", "NAME", "sim.policy"},
 };
 
 static const struct tmt_prog sim_prog = {
@@ -96,6 +116,15 @@ static bool id_set_insert(struct id_set *s, uint64_t id)
     }
 }
 
+/* What the key tells the policy: the asset is the group, a media segment's number its position. */
+static void trace_hint(uint64_t obj_id, struct tmt_policy_hint *hint)
+{
+    struct tmt_trace_obj o;
+    tmt_trace_decode(obj_id, &o);
+    hint->group = o.asset;
+    hint->position = o.rung <= 5 && o.seg >= 1 && o.seg <= 9998 ? o.seg : 0;
+}
+
 int main(int argc, char **argv)
 {
     struct tmt_prog_cli cli;
@@ -110,9 +139,16 @@ int main(int argc, char **argv)
     struct tmt_trace *trace = tmt_trace_open(conf->trace, &err);
     struct id_set seen = {tmt_xcalloc(1024, sizeof(uint64_t)), 1024, 0};
     uint64_t requests = 0, bytes = 0, footprint = 0, first_time = 0, last_time = 0;
+    uint64_t misses = 0, missed_bytes = 0;
+    struct tmt_policy *policy = NULL;
     rc = TMT_EXIT_FAIL;
     if (trace == NULL)
         goto out;
+    if (conf->size != 0) {
+        /* The settings loader checked the name and the size is non-zero: this cannot fail. */
+        policy = tmt_policy_new((enum tmt_policy_kind)conf->policy, conf->size, NULL, NULL);
+        TMT_ASSERT(policy != NULL);
+    }
     struct tmt_trace_req req;
     int r;
     while ((r = tmt_trace_next(trace, &req, &err)) == 1) {
@@ -123,6 +159,14 @@ int main(int argc, char **argv)
         bytes += req.size;
         if (id_set_insert(&seen, req.obj_id))
             footprint += req.size;
+        if (policy != NULL) {
+            struct tmt_policy_hint hint;
+            trace_hint(req.obj_id, &hint);
+            if (!tmt_policy_access(policy, req.obj_id, req.size, req.time_s, &hint)) {
+                misses++;
+                missed_bytes += req.size;
+            }
+        }
     }
     if (r < 0)
         goto out;
@@ -132,11 +176,21 @@ int main(int argc, char **argv)
     printf("compulsory_miss_ratio=%.4f compulsory_byte_miss_ratio=%.4f\n",
            requests ? (double)seen.n / (double)requests : 0.0,
            bytes ? (double)footprint / (double)bytes : 0.0);
+    if (policy != NULL) {
+        printf("policy=%s size_bytes=%" PRIu64 " misses=%" PRIu64 " missed_bytes=%" PRIu64
+               " resident_objects=%" PRIu64 " resident_bytes=%" PRIu64 "\n",
+               tmt_policy_kind_name((enum tmt_policy_kind)conf->policy), conf->size, misses,
+               missed_bytes, tmt_policy_objects(policy), tmt_policy_bytes(policy));
+        printf("miss_ratio=%.6f byte_miss_ratio=%.6f\n",
+               requests ? (double)misses / (double)requests : 0.0,
+               bytes ? (double)missed_bytes / (double)bytes : 0.0);
+    }
     rc = TMT_EXIT_OK;
 out:
     if (err.code != TMT_OK)
         fprintf(stderr, "tomato-cachesim: %s\n", err.msg);
     free(seen.slots);
+    tmt_policy_free(&policy);
     tmt_trace_close(&trace);
     tmt_conf_snap_unref(&snap);
     tmt_prog_cli_fini(&cli);

@@ -1,0 +1,265 @@
+/*
+ * policy_core.c: the public entry points of the eviction policies and what they share: the
+ * object table, the node pool and the lists (see policy_int.h).
+ *
+ * The table is open addressing with linear probing and backward-shift deletion (no tombstones,
+ * so probe lengths do not degrade under churn); it holds node indices and compares the keys in
+ * the nodes. It grows at 3/4 load, which happens only when a node is added (a miss).
+ */
+#include "tmt/cache_policy.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy_int.h"
+#include "tmt/base.h"
+
+static const char *const kind_names[] = {"lru", "s3fifo", "sieve", "segpool"};
+/* One name per kind, in the order of TMT_POLICY_CHOICES. */
+static_assert(TMT_ARRAY_LEN(kind_names) == TMT_POLICY_SEGPOOL + 1, "a policy kind has no name");
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
+}
+
+uint32_t tmt_pol_find(const struct tmt_policy *p, uint64_t key)
+{
+    for (uint64_t s = mix64(key) & p->slot_mask;; s = (s + 1) & p->slot_mask) {
+        uint32_t i = p->slots[s];
+        if (i == 0 || p->nodes[i].key == key)
+            return i;
+    }
+}
+
+static void slot_put(struct tmt_policy *p, uint32_t i)
+{
+    uint64_t s = mix64(p->nodes[i].key) & p->slot_mask;
+    while (p->slots[s] != 0)
+        s = (s + 1) & p->slot_mask;
+    p->slots[s] = i;
+}
+
+static void table_grow(struct tmt_policy *p)
+{
+    uint64_t old_n = p->slot_mask + 1;
+    uint32_t *old = p->slots;
+    p->slots = tmt_xcalloc(old_n * 2, sizeof(*p->slots));
+    p->slot_mask = old_n * 2 - 1;
+    for (uint64_t s = 0; s < old_n; s++) {
+        if (old[s] != 0)
+            slot_put(p, old[s]);
+    }
+    free(old);
+}
+
+uint32_t tmt_pol_node_new(struct tmt_policy *p, uint64_t key, uint64_t size,
+                          const struct tmt_policy_hint *hint)
+{
+    uint32_t i = p->free_nodes;
+    if (i != 0) {
+        p->free_nodes = p->nodes[i].next;
+    } else {
+        if (p->n_nodes == p->cap_nodes) {
+            TMT_ASSERT(p->cap_nodes < UINT32_MAX / 2);
+            p->cap_nodes *= 2;
+            p->nodes = tmt_xrealloc(p->nodes, (size_t)p->cap_nodes * sizeof(*p->nodes));
+        }
+        i = p->n_nodes++;
+    }
+    p->nodes[i] = (struct pol_node){
+        .key = key, .size = size, .group = hint->group, .position = hint->position};
+    if ((p->n_slots_used + 1) * 4 > (p->slot_mask + 1) * 3)
+        table_grow(p);
+    slot_put(p, i);
+    p->n_slots_used++;
+    return i;
+}
+
+void tmt_pol_node_drop(struct tmt_policy *p, uint32_t i)
+{
+    TMT_DASSERT(p->nodes[i].queue == POL_Q_NONE);
+    uint64_t s = mix64(p->nodes[i].key) & p->slot_mask;
+    while (p->slots[s] != i)
+        s = (s + 1) & p->slot_mask;
+    /* Backward shift: move later members of the probe run into the hole when allowed. */
+    uint64_t hole = s;
+    for (uint64_t t = (s + 1) & p->slot_mask; p->slots[t] != 0; t = (t + 1) & p->slot_mask) {
+        uint64_t home = mix64(p->nodes[p->slots[t]].key) & p->slot_mask;
+        /* The entry at t may move to hole if its home is not in (hole, t] cyclically. */
+        bool stays = hole <= t ? (home > hole && home <= t) : (home > hole || home <= t);
+        if (!stays) {
+            p->slots[hole] = p->slots[t];
+            hole = t;
+        }
+    }
+    p->slots[hole] = 0;
+    p->n_slots_used--;
+    p->nodes[i].next = p->free_nodes;
+    p->free_nodes = i;
+}
+
+void tmt_pol_push_head(struct tmt_policy *p, enum pol_queue q, uint32_t i)
+{
+    struct pol_node *n = &p->nodes[i];
+    struct pol_list *l = &p->lists[q];
+    TMT_DASSERT(n->queue == POL_Q_NONE);
+    n->queue = (uint8_t)q;
+    n->prev = 0;
+    n->next = l->head;
+    if (l->head != 0)
+        p->nodes[l->head].prev = i;
+    else
+        l->tail = i;
+    l->head = i;
+    l->bytes += n->size;
+    l->n++;
+    if (q != POL_Q_GHOST) {
+        p->bytes += n->size;
+        p->objects++;
+    }
+}
+
+void tmt_pol_unlink(struct tmt_policy *p, uint32_t i)
+{
+    struct pol_node *n = &p->nodes[i];
+    TMT_DASSERT(n->queue != POL_Q_NONE);
+    struct pol_list *l = &p->lists[n->queue];
+    if (n->prev != 0)
+        p->nodes[n->prev].next = n->next;
+    else
+        l->head = n->next;
+    if (n->next != 0)
+        p->nodes[n->next].prev = n->prev;
+    else
+        l->tail = n->prev;
+    l->bytes -= n->size;
+    l->n--;
+    if (n->queue != POL_Q_GHOST) {
+        p->bytes -= n->size;
+        p->objects--;
+    }
+    n->queue = POL_Q_NONE;
+    n->prev = n->next = 0;
+}
+
+void tmt_pol_evict(struct tmt_policy *p, uint32_t i)
+{
+    uint64_t key = p->nodes[i].key, size = p->nodes[i].size;
+    tmt_pol_unlink(p, i);
+    tmt_pol_node_drop(p, i);
+    if (p->on_evict != NULL)
+        p->on_evict(p->arg, key, size);
+}
+
+struct tmt_policy *tmt_policy_new(enum tmt_policy_kind kind, uint64_t budget_bytes,
+                                  tmt_policy_evict_fn *on_evict, void *arg)
+{
+    const struct pol_ops *ops;
+    switch (kind) {
+    case TMT_POLICY_LRU:
+        ops = &tmt_pol_lru_ops;
+        break;
+    case TMT_POLICY_S3FIFO:
+        ops = &tmt_pol_s3fifo_ops;
+        break;
+    case TMT_POLICY_SIEVE:
+        ops = &tmt_pol_sieve_ops;
+        break;
+    case TMT_POLICY_SEGPOOL:
+        ops = &tmt_pol_segpool_ops;
+        break;
+    default:
+        return NULL;
+    }
+    if (budget_bytes == 0)
+        return NULL;
+    struct tmt_policy *p = tmt_xcalloc(1, sizeof(*p));
+    p->magic = TMT_POLICY_MAGIC;
+    p->kind = kind;
+    p->ops = ops;
+    p->budget_bytes = budget_bytes;
+    p->on_evict = on_evict;
+    p->arg = arg;
+    p->cap_nodes = 1024;
+    p->nodes = tmt_xmalloc((size_t)p->cap_nodes * sizeof(*p->nodes));
+    memset(&p->nodes[0], 0, sizeof(p->nodes[0]));
+    p->n_nodes = 1;
+    p->slot_mask = 2048 - 1;
+    p->slots = tmt_xcalloc(p->slot_mask + 1, sizeof(*p->slots));
+    /* S3-FIFO split, as in the paper and libCacheSim: 10 % small, the rest main, ghost 90 %. */
+    p->small_budget = budget_bytes / 10;
+    p->main_budget = budget_bytes - p->small_budget;
+    p->ghost_budget = budget_bytes / 10 * 9;
+    if (ops->init != NULL)
+        ops->init(p);
+    return p;
+}
+
+void tmt_policy_free(struct tmt_policy **policy)
+{
+    struct tmt_policy *p = *policy;
+    if (p == NULL)
+        return;
+    TMT_CHECK_OBJ(p, TMT_POLICY_MAGIC);
+    if (p->ops->fini != NULL)
+        p->ops->fini(p);
+    free(p->slots);
+    free(p->nodes);
+    p->magic = 0;
+    free(p);
+    *policy = NULL;
+}
+
+bool tmt_policy_access(struct tmt_policy *policy, uint64_t key, uint64_t size, uint64_t now_s,
+                       const struct tmt_policy_hint *hint)
+{
+    static const struct tmt_policy_hint no_hint = {0, 0};
+    TMT_CHECK_OBJ(policy, TMT_POLICY_MAGIC);
+    bool hit = policy->ops->access(policy, key, size, now_s, hint != NULL ? hint : &no_hint);
+    TMT_ASSERT(policy->bytes <= policy->budget_bytes);
+    return hit;
+}
+
+bool tmt_policy_contains(const struct tmt_policy *policy, uint64_t key)
+{
+    TMT_CHECK_OBJ(policy, TMT_POLICY_MAGIC);
+    uint32_t i = tmt_pol_find(policy, key);
+    return i != 0 && policy->nodes[i].queue != POL_Q_GHOST;
+}
+
+uint64_t tmt_policy_bytes(const struct tmt_policy *policy)
+{
+    TMT_CHECK_OBJ(policy, TMT_POLICY_MAGIC);
+    return policy->bytes;
+}
+
+uint64_t tmt_policy_objects(const struct tmt_policy *policy)
+{
+    TMT_CHECK_OBJ(policy, TMT_POLICY_MAGIC);
+    return policy->objects;
+}
+
+const char *tmt_policy_kind_name(enum tmt_policy_kind kind)
+{
+    if ((unsigned)kind >= TMT_ARRAY_LEN(kind_names))
+        return NULL;
+    return kind_names[kind];
+}
+
+bool tmt_policy_kind_parse(const char *name, enum tmt_policy_kind *kind)
+{
+    for (size_t k = 0; k < TMT_ARRAY_LEN(kind_names); k++) {
+        if (strcmp(name, kind_names[k]) == 0) {
+            *kind = (enum tmt_policy_kind)k;
+            return true;
+        }
+    }
+    return false;
+}

@@ -1,0 +1,109 @@
+/*
+ * policy_int.h: what the policy_*.c files share: the object table (open addressing keyed by the
+ * 64-bit key, values are node indices), the node pool and intrusive doubly linked lists of
+ * nodes.
+ *
+ * Nodes live in one array indexed from 1 (index 0 is "none"), so lists link by 32-bit indices
+ * and the array may move when it grows (only on admission, never on a hit). A node is either
+ * resident (counted in bytes/objects) or a ghost (a remembered key without bytes, S3-FIFO);
+ * both are in the table so one probe answers both questions.
+ */
+#ifndef TMT_POLICY_INT_H
+#define TMT_POLICY_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tmt/cache_policy.h"
+
+#define TMT_POLICY_MAGIC 0x5e1ec7edu
+
+/* Which list a node is on. */
+enum pol_queue {
+    POL_Q_NONE,
+    POL_Q_MAIN,  /* LRU, SIEVE, S3-FIFO main FIFO, segpool admission order */
+    POL_Q_SMALL, /* S3-FIFO small FIFO */
+    POL_Q_GHOST, /* S3-FIFO ghost FIFO (not resident) */
+    POL_Q_N,
+};
+
+struct pol_node {
+    uint64_t key;
+    uint64_t size;
+    uint64_t group;    /* from the hint */
+    uint64_t last_s;   /* segment-pooled frequency: time of count */
+    uint32_t prev;     /* towards the head (newer) */
+    uint32_t next;     /* towards the tail (older); freelist link when free */
+    uint32_t position; /* from the hint */
+    float count;       /* segment-pooled frequency: decayed request count at last_s */
+    uint8_t queue;     /* enum pol_queue */
+    uint8_t freq;      /* S3-FIFO hit count; SIEVE visited bit */
+};
+
+/* head is the newest node, tail the oldest. */
+struct pol_list {
+    uint32_t head, tail;
+    uint64_t bytes;
+    uint64_t n;
+};
+
+struct pol_ops {
+    /* Optional: set up and tear down the policy's own state. */
+    void (*init)(struct tmt_policy *p);
+    void (*fini)(struct tmt_policy *p);
+    /* hint is never NULL here. */
+    bool (*access)(struct tmt_policy *p, uint64_t key, uint64_t size, uint64_t now_s,
+                   const struct tmt_policy_hint *hint);
+};
+
+struct tmt_policy {
+    unsigned magic;
+    enum tmt_policy_kind kind;
+    const struct pol_ops *ops;
+    uint64_t budget_bytes;
+    uint64_t bytes;   /* resident */
+    uint64_t objects; /* resident */
+    tmt_policy_evict_fn *on_evict;
+    void *arg;
+
+    struct pol_node *nodes;
+    uint32_t n_nodes; /* used prefix of nodes, including index 0 */
+    uint32_t cap_nodes;
+    uint32_t free_nodes; /* freelist head */
+
+    uint32_t *slots; /* node index or 0 */
+    uint64_t slot_mask;
+    uint64_t n_slots_used;
+
+    struct pol_list lists[POL_Q_N];
+
+    /* S3-FIFO */
+    uint64_t small_budget, main_budget, ghost_budget;
+    bool has_evicted;
+    /* SIEVE */
+    uint32_t hand;
+    /* segment-pooled frequency (policy_segpool.c) */
+    struct pol_segpool *segpool;
+};
+
+extern const struct pol_ops tmt_pol_lru_ops;
+extern const struct pol_ops tmt_pol_sieve_ops;
+extern const struct pol_ops tmt_pol_s3fifo_ops;
+extern const struct pol_ops tmt_pol_segpool_ops;
+
+/* Node index of key (resident or ghost), or 0. */
+uint32_t tmt_pol_find(const struct tmt_policy *p, uint64_t key);
+/* A new node for key (which must be absent), in the table, on no list. */
+uint32_t tmt_pol_node_new(struct tmt_policy *p, uint64_t key, uint64_t size,
+                          const struct tmt_policy_hint *hint);
+/* Removes node i from the table and frees it (it must be on no list). */
+void tmt_pol_node_drop(struct tmt_policy *p, uint32_t i);
+
+/* Lists. Putting a node on a non-ghost list counts it as resident. */
+void tmt_pol_push_head(struct tmt_policy *p, enum pol_queue q, uint32_t i);
+void tmt_pol_unlink(struct tmt_policy *p, uint32_t i);
+
+/* Unlinks resident node i, reports it to the callback and frees it. */
+void tmt_pol_evict(struct tmt_policy *p, uint32_t i);
+
+#endif
