@@ -19,19 +19,9 @@ static const char *const kind_names[] = {"lru", "s3fifo", "sieve", "segpool"};
 /* One name per kind, in the order of TMT_POLICY_CHOICES. */
 static_assert(TMT_ARRAY_LEN(kind_names) == TMT_POLICY_SEGPOOL + 1, "a policy kind has no name");
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
-}
-
 uint32_t tmt_pol_find(const struct tmt_policy *p, uint64_t key)
 {
-    for (uint64_t s = mix64(key) & p->slot_mask;; s = (s + 1) & p->slot_mask) {
+    for (uint64_t s = tmt_mix64(key) & p->slot_mask;; s = (s + 1) & p->slot_mask) {
         uint32_t i = p->slots[s];
         if (i == 0 || p->nodes[i].key == key)
             return i;
@@ -40,7 +30,7 @@ uint32_t tmt_pol_find(const struct tmt_policy *p, uint64_t key)
 
 static void slot_put(struct tmt_policy *p, uint32_t i)
 {
-    uint64_t s = mix64(p->nodes[i].key) & p->slot_mask;
+    uint64_t s = tmt_mix64(p->nodes[i].key) & p->slot_mask;
     while (p->slots[s] != 0)
         s = (s + 1) & p->slot_mask;
     p->slots[s] = i;
@@ -85,13 +75,13 @@ uint32_t tmt_pol_node_new(struct tmt_policy *p, uint64_t key, uint64_t size,
 void tmt_pol_node_drop(struct tmt_policy *p, uint32_t i)
 {
     TMT_DASSERT(p->nodes[i].queue == POL_Q_NONE);
-    uint64_t s = mix64(p->nodes[i].key) & p->slot_mask;
+    uint64_t s = tmt_mix64(p->nodes[i].key) & p->slot_mask;
     while (p->slots[s] != i)
         s = (s + 1) & p->slot_mask;
     /* Backward shift: move later members of the probe run into the hole when allowed. */
     uint64_t hole = s;
     for (uint64_t t = (s + 1) & p->slot_mask; p->slots[t] != 0; t = (t + 1) & p->slot_mask) {
-        uint64_t home = mix64(p->nodes[p->slots[t]].key) & p->slot_mask;
+        uint64_t home = tmt_mix64(p->nodes[p->slots[t]].key) & p->slot_mask;
         /* The entry at t may move to hole if its home is not in (hole, t] cyclically. */
         bool stays = hole <= t ? (home > hole && home <= t) : (home > hole || home <= t);
         if (!stays) {

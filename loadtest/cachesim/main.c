@@ -76,16 +76,6 @@ struct id_set {
     size_t n;
 };
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
-}
-
 static bool id_set_insert(struct id_set *s, uint64_t id);
 
 static void id_set_grow(struct id_set *s)
@@ -105,7 +95,7 @@ static bool id_set_insert(struct id_set *s, uint64_t id)
     if ((s->n + 1) * 4 > s->cap * 3)
         id_set_grow(s);
     size_t mask = s->cap - 1;
-    for (size_t i = mix64(id) & mask;; i = (i + 1) & mask) {
+    for (size_t i = tmt_mix64(id) & mask;; i = (i + 1) & mask) {
         if (s->slots[i] == id + 1)
             return false;
         if (s->slots[i] == 0) {

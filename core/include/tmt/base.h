@@ -39,6 +39,17 @@ struct tmt_slice {
 
 #define TMT_SLICE_LIT(s) ((struct tmt_slice){(s), sizeof(s) - 1})
 
+/* A 64-bit mix with full avalanche (MurmurHash3's finalizer): for hash tables keyed by integers. */
+static inline uint64_t tmt_mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
+}
+
 #define TMT_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define TMT_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define TMT_MAX(a, b) ((a) > (b) ? (a) : (b))
