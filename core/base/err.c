@@ -46,6 +46,7 @@ void tmt_err_clear(struct tmt_err *err)
     err->msg[0] = '\0';
 }
 
+TMT_PRINTF(4, 0)
 static void err_vset(struct tmt_err *err, int code, int sys_errno, const char *fmt, va_list ap)
 {
     err->code = code;

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_util.h"
 #include "tmt/err.h"
 #include "tmt/h1.h"
 
@@ -27,13 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAXH 32
 #define ALL_PREFIXES_MAX 512 /* longer inputs get a sample of prefixes */
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "h1_request invariant failed: %s (line %d)\n", #cond, __LINE__);       \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#define CHECK(cond) FUZZ_CHECK("h1_request", cond)
 
 static const struct tmt_h1_limits limit_sets[] = {
     {.max_head_bytes = 8192, .max_target_len = 2048, .max_headers = MAXH},
@@ -51,23 +46,9 @@ struct run {
 static void run_parse(struct run *r, const uint8_t *data, size_t len, size_t prev,
                       const struct tmt_h1_limits *lim)
 {
-    r->buf = malloc(len > 0 ? len : 1);
-    CHECK(r->buf != NULL);
-    if (len > 0)
-        memcpy(r->buf, data, len);
+    r->buf = fuzz_dup(data, len);
     r->len = len;
     r->rc = tmt_h1_parse_request(r->buf, len, prev, lim, &r->req, r->hdrs);
-}
-
-static bool is_tchar(char c)
-{
-    return c != 0 && (strchr("!#$%&'*+-.^_`|~", c) != NULL || (c >= '0' && c <= '9') ||
-                      (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'));
-}
-
-static bool inside(struct tmt_slice s, const char *p, size_t len)
-{
-    return s.p != NULL && s.p >= p && s.p + s.len <= p + len;
 }
 
 static void check_result(const struct run *r, const struct tmt_h1_limits *lim)
@@ -90,21 +71,21 @@ static void check_result(const struct run *r, const struct tmt_h1_limits *lim)
     CHECK(r->buf[head - 1] == '\n');
     CHECK(q->err_status == 0 && q->err_reason == NULL);
 
-    CHECK(inside(q->method_name, r->buf, head) && q->method_name.len > 0);
+    CHECK(fuzz_inside(q->method_name, r->buf, head) && q->method_name.len > 0);
     for (size_t i = 0; i < q->method_name.len; i++)
-        CHECK(is_tchar(q->method_name.p[i]));
-    CHECK(inside(q->target, r->buf, head) && q->target.len > 0);
+        CHECK(fuzz_is_tchar(q->method_name.p[i]));
+    CHECK(fuzz_inside(q->target, r->buf, head) && q->target.len > 0);
     CHECK(q->target.len <= lim->max_target_len);
     for (size_t i = 0; i < q->target.len; i++)
         CHECK(q->target.p[i] > 0x20 && q->target.p[i] < 0x7f && q->target.p[i] != '#');
-    CHECK(inside(q->path, q->target.p, q->target.len) ||
+    CHECK(fuzz_inside(q->path, q->target.p, q->target.len) ||
           (q->path.len == 1 && q->path.p[0] == '/' && q->target.p[0] != '/'));
     CHECK(q->path.len > 0);
     if (q->query.p == NULL) {
         CHECK(q->query.len == 0);
         CHECK(memchr(q->target.p, '?', q->target.len) == NULL);
     } else {
-        CHECK(inside(q->query, q->target.p, q->target.len));
+        CHECK(fuzz_inside(q->query, q->target.p, q->target.len));
         CHECK(q->query.p[-1] == '?');
         CHECK(q->query.p + q->query.len == q->target.p + q->target.len);
     }
@@ -113,10 +94,10 @@ static void check_result(const struct run *r, const struct tmt_h1_limits *lim)
     CHECK(q->headers == r->hdrs && q->n_headers <= lim->max_headers);
     for (size_t i = 0; i < q->n_headers; i++) {
         struct tmt_slice n = r->hdrs[i].name, v = r->hdrs[i].value;
-        CHECK(inside(n, r->buf, head) && n.len > 0);
+        CHECK(fuzz_inside(n, r->buf, head) && n.len > 0);
         for (size_t j = 0; j < n.len; j++)
-            CHECK(is_tchar(n.p[j]));
-        CHECK(v.len == 0 || inside(v, r->buf, head));
+            CHECK(fuzz_is_tchar(n.p[j]));
+        CHECK(v.len == 0 || fuzz_inside(v, r->buf, head));
         for (size_t j = 0; j < v.len; j++)
             CHECK(v.p[j] != '\r' && v.p[j] != '\n' && v.p[j] != 0);
         if (v.len > 0) {
@@ -124,7 +105,7 @@ static void check_result(const struct run *r, const struct tmt_h1_limits *lim)
             CHECK(v.p[v.len - 1] != ' ' && v.p[v.len - 1] != '\t');
         }
     }
-    CHECK(q->host.len == 0 || inside(q->host, r->buf, head));
+    CHECK(q->host.len == 0 || fuzz_inside(q->host, r->buf, head));
     if (q->minor_version == 1)
         CHECK(tmt_http_header_find(r->hdrs, q->n_headers, "host") != NULL);
     CHECK(q->content_length >= -1);
@@ -145,7 +126,7 @@ static bool same_slice(struct tmt_slice a, const struct run *ra, struct tmt_slic
         return false;
     if (a.p == NULL)
         return true;
-    bool ia = inside(a, ra->buf, ra->len), ib = inside(b, rb->buf, rb->len);
+    bool ia = fuzz_inside(a, ra->buf, ra->len), ib = fuzz_inside(b, rb->buf, rb->len);
     if (ia != ib)
         return false;
     return ia ? a.p - ra->buf == b.p - rb->buf : a.p == b.p;

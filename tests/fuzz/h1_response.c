@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_util.h"
 #include "tmt/err.h"
 #include "tmt/h1.h"
 
@@ -22,13 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAXH 32
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "h1_response invariant failed: %s (line %d)\n", #cond, __LINE__);      \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#define CHECK(cond) FUZZ_CHECK("h1_response", cond)
 
 static const struct tmt_h1_limits limit_sets[] = {
     {.max_head_bytes = 8192, .max_target_len = 0, .max_headers = MAXH},
@@ -46,23 +41,9 @@ struct run {
 static void run_parse(struct run *r, const uint8_t *data, size_t len, size_t prev,
                       const struct tmt_h1_limits *lim)
 {
-    r->buf = malloc(len > 0 ? len : 1);
-    CHECK(r->buf != NULL);
-    if (len > 0)
-        memcpy(r->buf, data, len);
+    r->buf = fuzz_dup(data, len);
     r->len = len;
     r->rc = tmt_h1_parse_response(r->buf, len, prev, lim, &r->resp, r->hdrs);
-}
-
-static bool is_tchar(char c)
-{
-    return c != 0 && (strchr("!#$%&'*+-.^_`|~", c) != NULL || (c >= '0' && c <= '9') ||
-                      (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'));
-}
-
-static bool inside(struct tmt_slice s, const char *p, size_t len)
-{
-    return s.p != NULL && s.p >= p && s.p + s.len <= p + len;
 }
 
 static void check_result(const struct run *r, const struct tmt_h1_limits *lim)
@@ -82,16 +63,16 @@ static void check_result(const struct run *r, const struct tmt_h1_limits *lim)
     CHECK(s->err_reason == NULL);
     CHECK(s->minor_version == 0 || s->minor_version == 1);
     CHECK(s->status >= 100 && s->status <= 599);
-    CHECK(s->reason.len == 0 || inside(s->reason, r->buf, head));
+    CHECK(s->reason.len == 0 || fuzz_inside(s->reason, r->buf, head));
     for (size_t j = 0; j < s->reason.len; j++)
         CHECK(s->reason.p[j] != '\r' && s->reason.p[j] != '\n' && s->reason.p[j] != 0);
     CHECK(s->headers == r->hdrs && s->n_headers <= lim->max_headers);
     for (size_t i = 0; i < s->n_headers; i++) {
         struct tmt_slice n = r->hdrs[i].name, v = r->hdrs[i].value;
-        CHECK(inside(n, r->buf, head) && n.len > 0);
+        CHECK(fuzz_inside(n, r->buf, head) && n.len > 0);
         for (size_t j = 0; j < n.len; j++)
-            CHECK(is_tchar(n.p[j]));
-        CHECK(v.len == 0 || inside(v, r->buf, head));
+            CHECK(fuzz_is_tchar(n.p[j]));
+        CHECK(v.len == 0 || fuzz_inside(v, r->buf, head));
         for (size_t j = 0; j < v.len; j++)
             CHECK(v.p[j] != '\r' && v.p[j] != '\n' && v.p[j] != 0);
     }
