@@ -142,10 +142,26 @@ void tmt_pol_unlink(struct tmt_policy *p, uint32_t i)
 void tmt_pol_evict(struct tmt_policy *p, uint32_t i)
 {
     uint64_t key = p->nodes[i].key, size = p->nodes[i].size;
+    if (p->tiers != NULL)
+        tmt_tiers_node_gone(p->tiers, i);
+    if (p->hand == i)
+        p->hand = p->nodes[i].prev;
     tmt_pol_unlink(p, i);
     tmt_pol_node_drop(p, i);
     if (p->on_evict != NULL)
         p->on_evict(p->arg, key, size);
+}
+
+void tmt_pol_remove(struct tmt_policy *p, uint32_t i)
+{
+    TMT_DASSERT(p->nodes[i].queue != POL_Q_GHOST);
+    if (p->tiers != NULL)
+        tmt_tiers_node_gone(p->tiers, i);
+    /* SIEVE's hand must not point at a freed node: it moves to the newer neighbour. */
+    if (p->hand == i)
+        p->hand = p->nodes[i].prev;
+    tmt_pol_unlink(p, i);
+    tmt_pol_node_drop(p, i);
 }
 
 struct tmt_policy *tmt_policy_new(enum tmt_policy_kind kind, uint64_t budget_bytes,
@@ -215,6 +231,16 @@ bool tmt_policy_access(struct tmt_policy *policy, uint64_t key, uint64_t size, u
     bool hit = policy->ops->access(policy, key, size, now_s, hint != NULL ? hint : &no_hint);
     TMT_ASSERT(policy->bytes <= policy->budget_bytes);
     return hit;
+}
+
+bool tmt_policy_remove(struct tmt_policy *policy, uint64_t key)
+{
+    TMT_CHECK_OBJ(policy, TMT_POLICY_MAGIC);
+    uint32_t i = tmt_pol_find(policy, key);
+    if (i == 0 || policy->nodes[i].queue == POL_Q_GHOST)
+        return false;
+    tmt_pol_remove(policy, i);
+    return true;
 }
 
 bool tmt_policy_contains(const struct tmt_policy *policy, uint64_t key)

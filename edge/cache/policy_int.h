@@ -38,6 +38,9 @@ struct pol_node {
     float count;       /* segment-pooled frequency: decayed request count at last_s */
     uint8_t queue;     /* enum pol_queue */
     uint8_t freq;      /* S3-FIFO hit count; SIEVE visited bit */
+    uint8_t tier;      /* tiers.c: enum tmt_tier + 1, 0 = on no tier */
+    uint32_t tprev;    /* tiers.c: the tier's recency list, towards the head (newer) */
+    uint32_t tnext;    /* tiers.c: towards the tail (older) */
 };
 
 /* head is the newest node, tail the oldest. */
@@ -54,6 +57,8 @@ struct pol_ops {
     /* hint is never NULL here. */
     bool (*access)(struct tmt_policy *p, uint64_t key, uint64_t size, uint64_t now_s,
                    const struct tmt_policy_hint *hint);
+    /* Evicts the object the policy would evict next (at least one is resident). */
+    void (*evict_one)(struct tmt_policy *p);
 };
 
 struct tmt_policy {
@@ -84,6 +89,8 @@ struct tmt_policy {
     uint32_t hand;
     /* segment-pooled frequency (policy_segpool.c) */
     struct pol_segpool *segpool;
+    /* The tiers this policy places (tiers.c), told of every node that leaves; NULL if none. */
+    struct tmt_tiers *tiers;
 };
 
 extern const struct pol_ops tmt_pol_lru_ops;
@@ -105,5 +112,11 @@ void tmt_pol_unlink(struct tmt_policy *p, uint32_t i);
 
 /* Unlinks resident node i, reports it to the callback and frees it. */
 void tmt_pol_evict(struct tmt_policy *p, uint32_t i);
+
+/* Unlinks resident node i and frees it without the callback (removal by the owner). */
+void tmt_pol_remove(struct tmt_policy *p, uint32_t i);
+
+/* tiers.c: resident node i is leaving the policy; take it off its tier. */
+void tmt_tiers_node_gone(struct tmt_tiers *t, uint32_t i);
 
 #endif

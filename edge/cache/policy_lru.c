@@ -23,4 +23,9 @@ static bool lru_access(struct tmt_policy *p, uint64_t key, uint64_t size, uint64
     return false;
 }
 
-const struct pol_ops tmt_pol_lru_ops = {.access = lru_access};
+static void lru_evict_one(struct tmt_policy *p)
+{
+    tmt_pol_evict(p, p->lists[POL_Q_MAIN].tail);
+}
+
+const struct pol_ops tmt_pol_lru_ops = {.access = lru_access, .evict_one = lru_evict_one};

@@ -48,6 +48,8 @@ static void evict_small(struct tmt_policy *p)
             continue;
         }
         uint64_t key = p->nodes[t].key, size = p->nodes[t].size;
+        if (p->tiers != NULL)
+            tmt_tiers_node_gone(p->tiers, t);
         ghost_add(p, t);
         if (p->on_evict != NULL)
             p->on_evict(p->arg, key, size);
@@ -109,4 +111,4 @@ static bool s3fifo_access(struct tmt_policy *p, uint64_t key, uint64_t size, uin
     return false;
 }
 
-const struct pol_ops tmt_pol_s3fifo_ops = {.access = s3fifo_access};
+const struct pol_ops tmt_pol_s3fifo_ops = {.access = s3fifo_access, .evict_one = evict_one};

@@ -132,6 +132,22 @@ static uint32_t sample_victim(struct tmt_policy *p, double *victim_est)
     return best;
 }
 
+/* Evicts v, learning from its age how long the counts should remember. */
+static void evict_victim(struct tmt_policy *p, uint32_t v)
+{
+    struct pol_segpool *sp = p->segpool;
+    double age = (double)(sp->now_s - TMT_MIN(sp->now_s, p->nodes[v].last_s));
+    sp->avg_victim_age_s += (age - sp->avg_victim_age_s) / 256;
+    sp->half_life_s = TMT_MAX(SEGPOOL_MIN_HALF_LIFE_S, SEGPOOL_AGE_FACTOR * sp->avg_victim_age_s);
+    tmt_pol_evict(p, v);
+}
+
+static void segpool_evict_one(struct tmt_policy *p)
+{
+    double est;
+    evict_victim(p, sample_victim(p, &est));
+}
+
 static bool segpool_access(struct tmt_policy *p, uint64_t key, uint64_t size, uint64_t now_s,
                            const struct tmt_policy_hint *hint)
 {
@@ -155,11 +171,7 @@ static bool segpool_access(struct tmt_policy *p, uint64_t key, uint64_t size, ui
         uint32_t v = sample_victim(p, &victim_est);
         if (victim_est > new_est)
             return false;
-        double age = (double)(now_s - TMT_MIN(now_s, p->nodes[v].last_s));
-        sp->avg_victim_age_s += (age - sp->avg_victim_age_s) / 256;
-        sp->half_life_s =
-            TMT_MAX(SEGPOOL_MIN_HALF_LIFE_S, SEGPOOL_AGE_FACTOR * sp->avg_victim_age_s);
-        tmt_pol_evict(p, v);
+        evict_victim(p, v);
     }
     i = tmt_pol_node_new(p, key, size, hint);
     p->nodes[i].count = 1;
@@ -187,4 +199,7 @@ static void segpool_fini(struct tmt_policy *p)
 }
 
 const struct pol_ops tmt_pol_segpool_ops = {
-    .init = segpool_init, .fini = segpool_fini, .access = segpool_access};
+    .init = segpool_init,
+    .fini = segpool_fini,
+    .access = segpool_access,
+    .evict_one = segpool_evict_one};

@@ -37,4 +37,4 @@ static bool sieve_access(struct tmt_policy *p, uint64_t key, uint64_t size, uint
     return false;
 }
 
-const struct pol_ops tmt_pol_sieve_ops = {.access = sieve_access};
+const struct pol_ops tmt_pol_sieve_ops = {.access = sieve_access, .evict_one = sieve_evict_one};

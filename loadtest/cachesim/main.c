@@ -6,14 +6,20 @@
  * footprint (bytes of all distinct objects, the base for cache sizes given as fractions) and the
  * compulsory misses every cache pays (each object's first request), which bound any policy's miss
  * ratios from below. With a cache size (sim.size) it also replays every request through the
- * edge's eviction policy (edge/cache, sim.policy) and ends with the line
- * `miss_ratio=<float> byte_miss_ratio=<float>`.
+ * edge's cache model (edge/cache: the eviction policy sim.policy over the whole budget, objects
+ * placed on the hot, warm and cold tiers exactly as tomato-edge places them), prints the hits
+ * per tier, and ends with the line `miss_ratio=<float> byte_miss_ratio=<float>`. With
+ * sim.decisions it also writes, per request, where it was served from (hot, warm, cold, miss):
+ * what a live edge with the same budgets must answer in X-Cache.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tmt/cache_policy.h"
+#include "tmt/cache_tiers.h"
 #include "tmt/err.h"
 #include "tmt/prog.h"
 #include "tmt/trace.h"
@@ -22,6 +28,8 @@ struct sim_conf {
     char *trace;
     uint64_t size;
     int policy; /* enum tmt_policy_kind */
+    uint64_t hot_size, warm_size, max_object;
+    char *decisions;
 };
 
 static const struct tmt_conf_key sim_keys[] = {
@@ -44,7 +52,39 @@ static const struct tmt_conf_key sim_keys[] = {
      .dflt = "segpool",
      .choices = TMT_POLICY_CHOICES,
      .help = "eviction policy replayed (the edge cache's policy code)"},
+    {.section = "sim",
+     .name = "hot_size",
+     .type = TMT_CONF_SIZE,
+     .offset = offsetof(struct sim_conf, hot_size),
+     .dflt = "0",
+     .help = "bytes of sim.size on the hot tier (RAM); 0 = a tenth of sim.size"},
+    {.section = "sim",
+     .name = "warm_size",
+     .type = TMT_CONF_SIZE,
+     .offset = offsetof(struct sim_conf, warm_size),
+     .dflt = "0",
+     .help = "bytes of sim.size on the warm tier; 0 = 30 % of sim.size; cold gets the rest"},
+    {.section = "sim",
+     .name = "max_object_size",
+     .type = TMT_CONF_SIZE,
+     .offset = offsetof(struct sim_conf, max_object),
+     .dflt = "0",
+     .help = "largest object cached (as the edge's cache.max_object_size; twice it is kept free); "
+             "0 = sim.size/64, at most 16MiB"},
+    {.section = "sim",
+     .name = "decisions",
+     .type = TMT_CONF_PATH,
+     .offset = offsetof(struct sim_conf, decisions),
+     .dflt = "",
+     .help = "write one line per request (hot, warm, cold or miss) to this file; empty = none"},
 };
+
+static void sim_check(const void *settings, struct tmt_conf_check *chk)
+{
+    const struct sim_conf *c = settings;
+    if (c->hot_size + c->warm_size > c->size && c->size != 0)
+        tmt_conf_check_fail(chk, "sim.hot_size", "sim.hot_size + sim.warm_size exceed sim.size");
+}
 
 static const struct tmt_conf_part sim_parts[] = {{sim_keys, TMT_ARRAY_LEN(sim_keys), 0}};
 
@@ -53,12 +93,17 @@ static const struct tmt_conf_schema sim_schema = {
     .parts = sim_parts,
     .n_parts = TMT_ARRAY_LEN(sim_parts),
     .size = sizeof(struct sim_conf),
+    .check = sim_check,
 };
 
 static const struct tmt_prog_flag sim_flags[] = {
     {"trace", "FILE", "sim.trace"},
     {"size", "BYTES", "sim.size"},
     {"policy", "NAME", "sim.policy"},
+    {"hot-size", "BYTES", "sim.hot_size"},
+    {"warm-size", "BYTES", "sim.warm_size"},
+    {"max-object-size", "BYTES", "sim.max_object_size"},
+    {"decisions", "FILE", "sim.decisions"},
 };
 
 static const struct tmt_prog sim_prog = {
@@ -129,15 +174,36 @@ int main(int argc, char **argv)
     struct tmt_trace *trace = tmt_trace_open(conf->trace, &err);
     struct id_set seen = {tmt_xcalloc(1024, sizeof(uint64_t)), 1024, 0};
     uint64_t requests = 0, bytes = 0, footprint = 0, first_time = 0, last_time = 0;
-    uint64_t misses = 0, missed_bytes = 0;
-    struct tmt_policy *policy = NULL;
+    uint64_t misses = 0, missed_bytes = 0, hits[TMT_TIER_N] = {0};
+    struct tmt_tiers *tiers = NULL;
+    FILE *dec = NULL;
     rc = TMT_EXIT_FAIL;
     if (trace == NULL)
         goto out;
     if (conf->size != 0) {
-        /* The settings loader checked the name and the size is non-zero: this cannot fail. */
-        policy = tmt_policy_new((enum tmt_policy_kind)conf->policy, conf->size, NULL, NULL);
-        TMT_ASSERT(policy != NULL);
+        struct tmt_tiers_opts to = {.policy = (enum tmt_policy_kind)conf->policy,
+                                    .max_object = conf->max_object};
+        if (to.max_object == 0)
+            to.max_object = TMT_MIN(conf->size / 64, UINT64_C(16) << 20);
+        to.budget[TMT_TIER_HOT] = conf->hot_size != 0 ? conf->hot_size : conf->size / 10;
+        to.budget[TMT_TIER_WARM] = conf->warm_size != 0 ? conf->warm_size : conf->size / 10 * 3;
+        if (to.budget[TMT_TIER_HOT] + to.budget[TMT_TIER_WARM] > conf->size)
+            to.budget[TMT_TIER_WARM] = conf->size - to.budget[TMT_TIER_HOT];
+        to.budget[TMT_TIER_COLD] =
+            conf->size - to.budget[TMT_TIER_HOT] - to.budget[TMT_TIER_WARM];
+        tiers = tmt_tiers_new(&to);
+        if (tiers == NULL) {
+            tmt_err_set(&err, TMT_EINVAL,
+                        "sim.size leaves nothing beyond the reserve of twice sim.max_object_size");
+            goto out;
+        }
+    }
+    if (conf->decisions[0] != '\0') {
+        dec = fopen(conf->decisions, "w");
+        if (dec == NULL) {
+            tmt_err_set(&err, TMT_EIO, "cannot write %s: %s", conf->decisions, strerror(errno));
+            goto out;
+        }
     }
     struct tmt_trace_req req;
     int r;
@@ -149,13 +215,21 @@ int main(int argc, char **argv)
         bytes += req.size;
         if (id_set_insert(&seen, req.obj_id))
             footprint += req.size;
-        if (policy != NULL) {
+        if (tiers != NULL) {
             struct tmt_policy_hint hint;
             trace_hint(req.obj_id, &hint);
-            if (!tmt_policy_access(policy, req.obj_id, req.size, req.time_s, &hint)) {
+            enum tmt_tier t = tmt_tiers_access(tiers, req.obj_id, req.size, req.time_s, &hint);
+            if (t == TMT_TIER_NONE) {
                 misses++;
                 missed_bytes += req.size;
+            } else {
+                hits[t]++;
             }
+            if (dec != NULL)
+                fputs(t == TMT_TIER_NONE ? "miss\n" : t == TMT_TIER_HOT    ? "hot\n"
+                                                   : t == TMT_TIER_WARM ? "warm\n"
+                                                                        : "cold\n",
+                      dec);
         }
     }
     if (r < 0)
@@ -166,11 +240,21 @@ int main(int argc, char **argv)
     printf("compulsory_miss_ratio=%.4f compulsory_byte_miss_ratio=%.4f\n",
            requests ? (double)seen.n / (double)requests : 0.0,
            bytes ? (double)footprint / (double)bytes : 0.0);
-    if (policy != NULL) {
+    if (tiers != NULL) {
+        uint64_t objs = 0, res = 0;
+        for (unsigned k = 0; k < TMT_TIER_N; k++) {
+            objs += tmt_tiers_objects(tiers, (enum tmt_tier)k);
+            res += tmt_tiers_bytes(tiers, (enum tmt_tier)k);
+        }
         printf("policy=%s size_bytes=%" PRIu64 " misses=%" PRIu64 " missed_bytes=%" PRIu64
                " resident_objects=%" PRIu64 " resident_bytes=%" PRIu64 "\n",
                tmt_policy_kind_name((enum tmt_policy_kind)conf->policy), conf->size, misses,
-               missed_bytes, tmt_policy_objects(policy), tmt_policy_bytes(policy));
+               missed_bytes, objs, res);
+        printf("hot_bytes=%" PRIu64 " warm_bytes=%" PRIu64 " cold_bytes=%" PRIu64
+               " hits_hot=%" PRIu64 " hits_warm=%" PRIu64 " hits_cold=%" PRIu64 "\n",
+               tmt_tiers_budget(tiers, TMT_TIER_HOT), tmt_tiers_budget(tiers, TMT_TIER_WARM),
+               tmt_tiers_budget(tiers, TMT_TIER_COLD), hits[TMT_TIER_HOT], hits[TMT_TIER_WARM],
+               hits[TMT_TIER_COLD]);
         printf("miss_ratio=%.6f byte_miss_ratio=%.6f\n",
                requests ? (double)misses / (double)requests : 0.0,
                bytes ? (double)missed_bytes / (double)bytes : 0.0);
@@ -179,8 +263,12 @@ int main(int argc, char **argv)
 out:
     if (err.code != TMT_OK)
         fprintf(stderr, "tomato-cachesim: %s\n", err.msg);
+    if (dec != NULL && fclose(dec) != 0 && rc == TMT_EXIT_OK) {
+        fprintf(stderr, "tomato-cachesim: cannot write %s\n", conf->decisions);
+        rc = TMT_EXIT_FAIL;
+    }
     free(seen.slots);
-    tmt_policy_free(&policy);
+    tmt_tiers_free(&tiers);
     tmt_trace_close(&trace);
     tmt_conf_snap_unref(&snap);
     tmt_prog_cli_fini(&cli);

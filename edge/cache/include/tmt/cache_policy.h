@@ -98,6 +98,13 @@ void tmt_policy_free(struct tmt_policy **policy);
 bool tmt_policy_access(struct tmt_policy *policy, uint64_t key, uint64_t size, uint64_t now_s,
                        const struct tmt_policy_hint *hint);
 
+/*
+ * Takes key out of the cache without the eviction callback (a purge, a stored copy found
+ * corrupt). Returns false if it was not resident. What the policy learnt about the key's
+ * requests (frequencies, ghosts) is kept where the policy keeps it.
+ */
+bool tmt_policy_remove(struct tmt_policy *policy, uint64_t key);
+
 /* True if key is resident (does not count as an access and changes nothing). */
 bool tmt_policy_contains(const struct tmt_policy *policy, uint64_t key);
 
