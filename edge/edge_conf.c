@@ -4,6 +4,9 @@
 #include "edge_conf.h"
 
 #include <stddef.h>
+#include <string.h>
+
+#include "tmt/cache_policy.h"
 
 static const struct tmt_conf_key edge_keys[] = {
     {.section = "server",
@@ -42,6 +45,113 @@ static const struct tmt_conf_key edge_keys[] = {
      .offset = offsetof(struct edge_conf, static_root),
      .dflt = "",
      .help = "serve the files under this directory (demo and benchmarks); empty = off"},
+    {.section = "upstream",
+     .name = "shields",
+     .type = TMT_CONF_LIST,
+     .offset = offsetof(struct edge_conf, shields),
+     .dflt = "",
+     .max = 64,
+     .help = "origin shields (host:port, numeric) that fill misses, chosen per key by rendezvous "
+             "hashing; empty = no cache (static.root or 404)"},
+    {.section = "upstream",
+     .name = "connect_timeout",
+     .type = TMT_CONF_DURATION,
+     .offset = offsetof(struct edge_conf, up_connect_ms),
+     .dflt = "2s",
+     .min = 1,
+     .help = "TCP connect to a shield; on expiry the next shield is tried"},
+    {.section = "upstream",
+     .name = "response_timeout",
+     .type = TMT_CONF_DURATION,
+     .offset = offsetof(struct edge_conf, up_response_ms),
+     .dflt = "10s",
+     .min = 1,
+     .help = "from the request sent to the response head; on expiry the next shield is tried"},
+    {.section = "upstream",
+     .name = "read_timeout",
+     .type = TMT_CONF_DURATION,
+     .offset = offsetof(struct edge_conf, up_read_ms),
+     .dflt = "10s",
+     .min = 1,
+     .help = "longest pause while a body arrives; the fill then fails and nothing is stored"},
+    {.section = "cache",
+     .name = "hot_size",
+     .type = TMT_CONF_SIZE,
+     .offset = offsetof(struct edge_conf, hot_size),
+     .dflt = "256MiB",
+     .help = "bytes of objects kept in RAM (the hot tier)"},
+    {.section = "cache",
+     .name = "warm_path",
+     .type = TMT_CONF_PATH,
+     .offset = offsetof(struct edge_conf, warm_path),
+     .dflt = "var/edge/warm",
+     .help = "RocksDB directory of the warm tier (fast disk)"},
+    {.section = "cache",
+     .name = "warm_size",
+     .type = TMT_CONF_SIZE,
+     .offset = offsetof(struct edge_conf, warm_size),
+     .dflt = "1GiB",
+     .help = "bytes of objects on the warm tier; 0 = no warm tier"},
+    {.section = "cache",
+     .name = "warm_zstd_level",
+     .type = TMT_CONF_INT,
+     .offset = offsetof(struct edge_conf, warm_zstd),
+     .dflt = "0",
+     .min = 0,
+     .max = 19,
+     .help = "zstd level on the warm tier; 0 = none (media does not compress, reads stay cheap)"},
+    {.section = "cache",
+     .name = "cold_path",
+     .type = TMT_CONF_PATH,
+     .offset = offsetof(struct edge_conf, cold_path),
+     .dflt = "var/edge/cold",
+     .help = "RocksDB directory of the cold tier (large, slow disk)"},
+    {.section = "cache",
+     .name = "cold_size",
+     .type = TMT_CONF_SIZE,
+     .offset = offsetof(struct edge_conf, cold_size),
+     .dflt = "4GiB",
+     .help = "bytes of objects on the cold tier; 0 = no cold tier"},
+    {.section = "cache",
+     .name = "cold_zstd_level",
+     .type = TMT_CONF_INT,
+     .offset = offsetof(struct edge_conf, cold_zstd),
+     .dflt = "9",
+     .min = 0,
+     .max = 19,
+     .help = "zstd level on the cold tier (heavier: playlists and headers shrink, disk is slow)"},
+    {.section = "cache",
+     .name = "max_object_size",
+     .type = TMT_CONF_SIZE,
+     .offset = offsetof(struct edge_conf, max_object_size),
+     .dflt = "16MiB",
+     .min = 1,
+     .help = "largest response body cached and coalesced; twice this much of the total stays free"},
+    {.section = "cache",
+     .name = "policy",
+     .type = TMT_CONF_ENUM,
+     .offset = offsetof(struct edge_conf, policy),
+     .dflt = "segpool",
+     .choices = TMT_POLICY_CHOICES,
+     .help = "eviction policy over the three tiers (the one tomato-cachesim replays)"},
+    {.section = "cache",
+     .name = "heuristic_max",
+     .type = TMT_CONF_DURATION,
+     .offset = offsetof(struct edge_conf, heuristic_max_ms),
+     .dflt = "1d",
+     .help = "cap of heuristic freshness (10 % of the time since Last-Modified, RFC 9111 4.2.2)"},
+    {.section = "cache",
+     .name = "cdn_cache_control",
+     .type = TMT_CONF_BOOL,
+     .offset = offsetof(struct edge_conf, cdn_cache_control),
+     .dflt = "true",
+     .help = "let CDN-Cache-Control (RFC 9213) override Cache-Control and Expires here"},
+    {.section = "cache",
+     .name = "name",
+     .type = TMT_CONF_STR,
+     .offset = offsetof(struct edge_conf, cache_name),
+     .dflt = "tomato-edge",
+     .help = "this cache's name in Cache-Status (RFC 9211)"},
 };
 
 static void edge_conf_check(const void *settings, struct tmt_conf_check *chk)
@@ -51,6 +161,17 @@ static void edge_conf_check(const void *settings, struct tmt_conf_check *chk)
         tmt_conf_check_fail(chk, "server.tls_listen", "HTTPS needs tls.cert and tls.key");
     else if (c->tls_listen[0] != '\0' && c->tls_key[0] == '\0')
         tmt_conf_check_fail(chk, "tls.cert", "tls.cert is set but tls.key is not");
+    if (c->shields.n > 0) {
+        uint64_t total = c->hot_size + c->warm_size + c->cold_size;
+        if (total <= 2 * TMT_MIN(c->max_object_size,
+                                 TMT_MAX(c->hot_size, TMT_MAX(c->warm_size, c->cold_size))))
+            tmt_conf_check_fail(chk, "cache.max_object_size",
+                                "the cache budgets must exceed twice cache.max_object_size");
+        for (size_t i = 0; i < c->shields.n; i++) {
+            if (strchr(c->shields.items[i], ':') == NULL)
+                tmt_conf_check_fail(chk, "upstream.shields", "each shield is host:port");
+        }
+    }
 }
 
 static const struct tmt_conf_part edge_parts[] = {

@@ -17,6 +17,17 @@ struct edge_conf {
     char *tls_key;      /* tls.key */
     char *admin_listen; /* admin.listen: /metrics, /healthz, purge */
     char *static_root;  /* static.root: serve this directory (demo and benchmarks); empty = off */
+    /* [upstream]: the origin shields (or any HTTP origin) misses are filled from */
+    struct tmt_conf_list shields;
+    uint64_t up_connect_ms, up_response_ms, up_read_ms;
+    /* [cache] */
+    uint64_t hot_size, warm_size, cold_size, max_object_size;
+    char *warm_path, *cold_path;
+    int64_t warm_zstd, cold_zstd;
+    int policy; /* enum tmt_policy_kind */
+    uint64_t heuristic_max_ms;
+    bool cdn_cache_control;
+    char *cache_name; /* the Cache-Status entry's name */
 };
 
 extern const struct tmt_conf_schema edge_conf_schema;

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "edge_conf.h"
+#include "proxy.h"
 #include "tmt/config.h"
 #include "tmt/daemon_http.h"
 #include "tmt/log.h"
@@ -30,17 +31,21 @@ static const struct tmt_prog edge_prog = {
 struct edge {
     struct tmt_daemon_http http;
     struct tmt_static *st;
+    struct edge_proxy *proxy;
 };
 
 static void edge_handle(struct tmt_http_req *req, void *arg)
 {
     struct edge *e = arg;
+    if (e->proxy != NULL) {
+        edge_proxy_handle(req, e->proxy);
+        return;
+    }
     if (e->st != NULL) {
         tmt_static_serve(e->st, req);
         return;
     }
-    /* XXX(#3): the cache and the fill from shields answer here. */
-    tmt_http_respond_error(req, 404, "nothing is served here yet (set static.root)");
+    tmt_http_respond_error(req, 404, "nothing is served here (set upstream.shields or static.root)");
 }
 
 static int edge_start(struct tmt_loop *loop, struct tmt_conf_snap *snap, void *arg)
@@ -64,13 +69,20 @@ static int edge_start(struct tmt_loop *loop, struct tmt_conf_snap *snap, void *a
         goto fail;
     /* Requests arrive only after start, so the handler's state can be made between the phases;
      * the static files get one open-file cache per worker. */
-    if (c->static_root[0] != '\0') {
+    if (c->shields.n > 0) {
+        e->proxy = edge_proxy_new(c, e->http.workers, e->http.metrics, &err);
+        if (e->proxy == NULL)
+            goto fail;
+    }
+    if (c->static_root[0] != '\0' && e->proxy == NULL) {
         e->st = tmt_static_new(c->static_root, e->http.workers, &err);
         if (e->st == NULL)
             goto fail;
     }
     if (tmt_daemon_http_start(&e->http, &err) != 0)
         goto fail;
+    if (e->proxy != NULL)
+        edge_proxy_start(e->proxy, loop, e->http.main_shard);
     if (e->st != NULL)
         tmt_log(TMT_LOG_INFO, "edge", "serving a static directory", "root=%s", c->static_root);
     return 0;
@@ -95,6 +107,7 @@ static void edge_stop(void *arg)
 static void edge_exit(void *arg)
 {
     struct edge *e = arg;
+    edge_proxy_free(&e->proxy);
     tmt_daemon_http_fini(&e->http);
     tmt_static_free(&e->st);
 }

@@ -155,9 +155,16 @@ bool tmt_http_req_aborted(const struct tmt_http_req *pub)
     return r->aborted || r->c == NULL;
 }
 
+struct tmt_loop *tmt_http_req_loop(const struct tmt_http_req *pub)
+{
+    TMT_CHECK_OBJ(pub, TMT_HTTP_REQ_MAGIC);
+    const struct req *r = (const struct req *)pub;
+    return r->w->loop;
+}
+
 /* ---- entities ---- */
 
-#define ENTITY_MAX_HDRS 24
+#define ENTITY_MAX_HDRS 96
 
 void tmt_http_serve_entity(struct tmt_http_req *pub, const struct tmt_http_entity *e)
 {
@@ -219,7 +226,7 @@ void tmt_http_serve_entity(struct tmt_http_req *pub, const struct tmt_http_entit
         h[n].name = TMT_SLICE_LIT("Content-Range");
         h[n++].value = (struct tmt_slice){cr, (size_t)cl};
     }
-    for (size_t i = 0; i < e->n_extra && n < ENTITY_MAX_HDRS; i++)
+    for (size_t i = 0; i < e->n_extra && n < ENTITY_MAX_HDRS - 1; i++)
         h[n++] = e->extra[i];
 
     if (status == 416) {

@@ -650,7 +650,7 @@ struct tmt_server *tmt_server_new(const struct tmt_server_opts *opts, struct tmt
         return NULL;
     }
     static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, (void (*)(void))evthread_use_pthreads);
+    pthread_once(&once, (void (*)(void))evthread_use_pthreads); /* also in tmt_loop_new */
 
     struct tmt_server *s = tmt_xcalloc(1, sizeof(*s));
     s->magic = TMT_SERVER_MAGIC;

@@ -4,9 +4,14 @@
 #include "tmt/loop.h"
 
 #include <event2/event.h>
+#include <event2/thread.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
 
+#include <stdbool.h>
+
+#include "tmt/base.h"
 #include "tmt/err.h"
 #include "tmt/log.h"
 
@@ -26,10 +31,65 @@ struct tmt_loop {
     struct event_base *base;
     struct loop_signal signals[MAX_SIGNALS];
     unsigned n_signals;
+    /* tmt_loop_post: a queue other threads append to, drained by post_ev on this thread */
+    pthread_mutex_t post_mu;
+    struct loop_task *post_head, *post_tail;
+    struct event *post_ev;
 };
+
+struct loop_task {
+    struct loop_task *next;
+    tmt_task_fn *fn;
+    void *arg;
+};
+
+static void on_post(evutil_socket_t fd, short what, void *arg)
+{
+    struct tmt_loop *loop = arg;
+    (void)fd;
+    (void)what;
+    pthread_mutex_lock(&loop->post_mu);
+    struct loop_task *t = loop->post_head;
+    loop->post_head = loop->post_tail = NULL;
+    pthread_mutex_unlock(&loop->post_mu);
+    while (t != NULL) {
+        struct loop_task *next = t->next;
+        t->fn(t->arg);
+        free(t);
+        t = next;
+    }
+}
+
+void tmt_loop_post(struct tmt_loop *loop, tmt_task_fn *fn, void *arg)
+{
+    TMT_CHECK_OBJ(loop, TMT_LOOP_MAGIC);
+    struct loop_task *t = tmt_xmalloc(sizeof(*t));
+    t->next = NULL;
+    t->fn = fn;
+    t->arg = arg;
+    pthread_mutex_lock(&loop->post_mu);
+    bool was_empty = loop->post_head == NULL;
+    if (loop->post_tail != NULL)
+        loop->post_tail->next = t;
+    else
+        loop->post_head = t;
+    loop->post_tail = t;
+    pthread_mutex_unlock(&loop->post_mu);
+    /* event_active is thread-safe once libevent's locking is on (evthread_use_pthreads). */
+    if (was_empty)
+        event_active(loop->post_ev, EV_READ, 0);
+}
+
+static void use_threads(void)
+{
+    (void)evthread_use_pthreads();
+}
 
 struct tmt_loop *tmt_loop_new(void)
 {
+    /* Before any event_base exists: bases made from now on can be woken from other threads. */
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, use_threads);
     struct tmt_loop *loop = tmt_xcalloc(1, sizeof(*loop));
     loop->magic = TMT_LOOP_MAGIC;
     struct event_config *cfg = event_config_new();
@@ -39,6 +99,12 @@ struct tmt_loop *tmt_loop_new(void)
     event_config_free(cfg);
     if (loop->base == NULL)
         goto fail;
+    pthread_mutex_init(&loop->post_mu, NULL);
+    loop->post_ev = event_new(loop->base, -1, 0, on_post, loop);
+    if (loop->post_ev == NULL) {
+        event_base_free(loop->base);
+        goto fail;
+    }
     return loop;
 fail:
     tmt_log(TMT_LOG_ERROR, "loop", "cannot create event loop", "%s", "");
@@ -55,6 +121,12 @@ void tmt_loop_free(struct tmt_loop **loopp)
     TMT_CHECK_OBJ(loop, TMT_LOOP_MAGIC);
     for (unsigned i = 0; i < loop->n_signals; i++)
         event_free(loop->signals[i].ev);
+    event_free(loop->post_ev);
+    for (struct loop_task *t = loop->post_head, *next; t != NULL; t = next) {
+        next = t->next;
+        free(t);
+    }
+    pthread_mutex_destroy(&loop->post_mu);
     event_base_free(loop->base);
     loop->magic = 0;
     free(loop);

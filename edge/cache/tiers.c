@@ -107,7 +107,7 @@ void tmt_tiers_node_gone(struct tmt_tiers *t, uint32_t i)
 static enum tmt_tier first_fit(const struct tmt_tiers *t, enum tmt_tier from, uint64_t size)
 {
     for (unsigned k = from; k < TMT_TIER_N; k++) {
-        if (size <= t->budget[k])
+        if (t->budget[k] != 0 && size <= t->budget[k])
             return (enum tmt_tier)k;
     }
     return TMT_TIER_NONE;
@@ -151,8 +151,7 @@ static void cascade(struct tmt_tiers *t)
                         break;
                     tier_unlink(t, v);
                     tier_push_tail(t, (enum tmt_tier)k, v);
-                    report(t, nodes[v].key, nodes[v].size, (enum tmt_tier)below,
-                           (enum tmt_tier)k);
+                    report(t, nodes[v].key, nodes[v].size, (enum tmt_tier)below, (enum tmt_tier)k);
                 }
                 break;
             }

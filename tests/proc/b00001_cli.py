@@ -66,7 +66,7 @@ class Cli(unittest.TestCase):
 
     def test_bad_file_lists_every_problem(self):
         path = write_temp("[server]\nlisten = 127.0.0.1:99999\nworkers = 1000\n"
-                          "[log]\nlevel = loud\n[cache]\n")
+                          "[log]\nlevel = loud\n[caches]\n")
         try:
             r = run("tomato-edge", "--check-config", "-c", path)
             self.assertEqual(r.returncode, 1)
@@ -74,7 +74,7 @@ class Cli(unittest.TestCase):
                 "%s:2:10: server.listen: port must be a number from 0 to 65535" % path,
                 "%s:3:11: server.workers: 1000 is out of range [0, 256]" % path,
                 "%s:5:9: log.level: \"loud\" is not one of error|warn|info|debug" % path,
-                "%s:6:2: unknown section [cache]" % path,
+                "%s:6:2: unknown section [caches]" % path,
                 "tomato-edge: settings are not valid",
             ])
         finally:

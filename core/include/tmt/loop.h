@@ -38,6 +38,15 @@ typedef void tmt_signal_fn(int signo, void *arg);
 int tmt_loop_on_signal(struct tmt_loop *loop, int signo, tmt_signal_fn *cb,
                        void *arg) TMT_MUST_CHECK;
 
+/*
+ * Runs fn(arg) on loop's thread soon. The one call here that other threads may make: workers hand
+ * each other work this way (a fill finishing on one worker wakes the requests waiting on
+ * another). Posts from one thread run in the order posted. Nothing posted runs after the loop
+ * is freed (pending posts are dropped).
+ */
+typedef void tmt_task_fn(void *arg);
+void tmt_loop_post(struct tmt_loop *loop, tmt_task_fn *fn, void *arg);
+
 /* The underlying event_base, for the modules that register libevent objects themselves. */
 struct event_base *tmt_loop_base(struct tmt_loop *loop);
 

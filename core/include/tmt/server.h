@@ -185,6 +185,9 @@ void tmt_http_respond_error(struct tmt_http_req *req, int status, const char *wh
 /* True when the client has gone; a handler waiting on something may stop early. */
 bool tmt_http_req_aborted(const struct tmt_http_req *req);
 
+/* The loop of the worker handling req (for timers, clients and posts from other threads). */
+struct tmt_loop *tmt_http_req_loop(const struct tmt_http_req *req);
+
 /* ---- serving a stored representation: conditionals, ranges, HEAD in one place ---- */
 
 struct tmt_http_entity {

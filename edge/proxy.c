@@ -1,0 +1,1225 @@
+/*
+ * proxy.c: the edge's caching reverse proxy (see proxy.h).
+ *
+ * A request is keyed (normalized path, plus the query outside /v/), looked up in the store, and
+ * answered from it while fresh. Otherwise it joins the fill in flight for its key or starts one.
+ * A fill is one upstream request made on the worker that started it; its response is received
+ * into an object whose body buffer is allocated once from Content-Length, so every client
+ * waiting on the fill, on any worker, is sent the bytes as they arrive by reference (no copy),
+ * and other workers are woken through their loop's post queue. A fill that fails midway ends
+ * the responses already started (short, so their connections close) and stores nothing.
+ *
+ * Upstreams are tried in rendezvous order for the key (highest mix of key hash and upstream
+ * hash first); a connect error, a timeout before the head, or a 5xx moves to the next one.
+ *
+ * XXX(#3): bodies larger than cache.max_object_size are refused with 502 rather than passed
+ * through; stale-while-revalidate serves nothing stale yet (a stale object is revalidated in
+ * line); responses with Vary are not stored; purge is not on the admin listener yet.
+ */
+#include "proxy.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <xxhash.h>
+
+#include <event2/event.h>
+
+#include "store.h"
+#include "tmt/client.h"
+#include "tmt/http_cache.h"
+#include "tmt/log.h"
+#include "tmt/loop.h"
+#include "tmt/metrics.h"
+
+#define MAX_KEY 4096
+#define MAX_UPSTREAMS 64
+#define MAX_FWD_HEADERS 64
+#define FILL_BUCKETS 4096
+
+/* ---- counters ---- */
+
+enum {
+    M_HIT_HOT,
+    M_HIT_WARM,
+    M_HIT_COLD,
+    M_MISS,
+    M_REVALIDATED,
+    M_STALE,
+    M_PASS,
+    M_COALESCED,
+    M_UP_REQUESTS,
+    M_UP_ERRORS,
+    M_UP_RETRIES,
+    M_BYTES_HOT,
+    M_BYTES_WARM,
+    M_BYTES_COLD,
+    M_N_COUNTERS,
+};
+
+static const struct tmt_metric_def proxy_metrics[] = {
+    {"tmt_edge_requests_total", "result=\"hit_hot\"", TMT_METRIC_COUNTER,
+     "cache requests by outcome"},
+    {"tmt_edge_requests_total", "result=\"hit_warm\"", TMT_METRIC_COUNTER,
+     "cache requests by outcome"},
+    {"tmt_edge_requests_total", "result=\"hit_cold\"", TMT_METRIC_COUNTER,
+     "cache requests by outcome"},
+    {"tmt_edge_requests_total", "result=\"miss\"", TMT_METRIC_COUNTER, "cache requests by outcome"},
+    {"tmt_edge_requests_total", "result=\"revalidated\"", TMT_METRIC_COUNTER,
+     "cache requests by outcome"},
+    {"tmt_edge_requests_total", "result=\"stale\"", TMT_METRIC_COUNTER,
+     "cache requests by outcome"},
+    {"tmt_edge_requests_total", "result=\"pass\"", TMT_METRIC_COUNTER, "cache requests by outcome"},
+    {"tmt_edge_coalesced_waits_total", NULL, TMT_METRIC_COUNTER,
+     "requests that waited for a fill already in flight"},
+    {"tmt_edge_upstream_requests_total", NULL, TMT_METRIC_COUNTER, "requests sent upstream"},
+    {"tmt_edge_upstream_errors_total", NULL, TMT_METRIC_COUNTER,
+     "upstream attempts that failed (connect, timeout, 5xx, bad response)"},
+    {"tmt_edge_upstream_retries_total", NULL, TMT_METRIC_COUNTER,
+     "attempts moved to the next upstream"},
+    {"tmt_edge_hit_bytes_total", "tier=\"hot\"", TMT_METRIC_COUNTER, "body bytes of hits by tier"},
+    {"tmt_edge_hit_bytes_total", "tier=\"warm\"", TMT_METRIC_COUNTER, "body bytes of hits by tier"},
+    {"tmt_edge_hit_bytes_total", "tier=\"cold\"", TMT_METRIC_COUNTER, "body bytes of hits by tier"},
+};
+_Static_assert(TMT_ARRAY_LEN(proxy_metrics) == M_N_COUNTERS, "one definition per counter");
+
+enum {
+    G_OBJECTS_HOT,
+    G_OBJECTS_WARM,
+    G_OBJECTS_COLD,
+    G_BYTES_HOT,
+    G_BYTES_WARM,
+    G_BYTES_COLD,
+    G_PROMOTIONS,
+    G_DEMOTIONS,
+    G_EVICTIONS,
+    G_CHECKSUM,
+    G_WRITE_ERRORS,
+    G_N,
+};
+
+static const struct tmt_metric_def store_metrics[] = {
+    {"tmt_edge_cache_objects", "tier=\"hot\"", TMT_METRIC_GAUGE, "objects stored per tier"},
+    {"tmt_edge_cache_objects", "tier=\"warm\"", TMT_METRIC_GAUGE, "objects stored per tier"},
+    {"tmt_edge_cache_objects", "tier=\"cold\"", TMT_METRIC_GAUGE, "objects stored per tier"},
+    {"tmt_edge_cache_bytes", "tier=\"hot\"", TMT_METRIC_GAUGE, "body bytes stored per tier"},
+    {"tmt_edge_cache_bytes", "tier=\"warm\"", TMT_METRIC_GAUGE, "body bytes stored per tier"},
+    {"tmt_edge_cache_bytes", "tier=\"cold\"", TMT_METRIC_GAUGE, "body bytes stored per tier"},
+    {"tmt_edge_cache_promotions_total", NULL, TMT_METRIC_COUNTER, "objects moved up a tier"},
+    {"tmt_edge_cache_demotions_total", NULL, TMT_METRIC_COUNTER, "objects moved down a tier"},
+    {"tmt_edge_cache_evictions_total", NULL, TMT_METRIC_COUNTER, "objects that left the cache"},
+    {"tmt_edge_cache_checksum_failures_total", NULL, TMT_METRIC_COUNTER,
+     "stored objects found damaged on read (dropped, never sent)"},
+    {"tmt_edge_cache_write_errors_total", NULL, TMT_METRIC_COUNTER,
+     "store writes that failed (the object stays out of that tier)"},
+};
+_Static_assert(TMT_ARRAY_LEN(store_metrics) == G_N, "one definition per gauge");
+
+/* ---- state ---- */
+
+struct pworker {
+    unsigned idx;
+    struct tmt_loop *loop;
+    struct tmt_http_client *client;
+};
+
+struct fill;
+
+struct fill_table {
+    pthread_mutex_t mu;
+    struct fill *b[FILL_BUCKETS];
+};
+
+struct edge_proxy {
+    unsigned magic;
+#define PROXY_MAGIC 0xed9e0001u
+    struct edge_store *store;
+    struct tmt_hc_opts hc;
+    char **ups;
+    uint64_t up_hash[MAX_UPSTREAMS];
+    size_t n_ups;
+    struct tmt_http_client_opts copts;
+    uint64_t max_object;
+    char *name;
+    struct pworker *workers;
+    unsigned n_workers;
+    struct fill_table fills;
+    struct tmt_metrics *metrics;
+    size_t m_base, g_base;
+    /* gauges: the main thread publishes the store's figures once a second */
+    struct event *gauge_ev;
+    tmt_metric_slot *main_shard;
+    uint64_t g_last[G_N];
+};
+
+enum fill_state { F_HEAD, F_BODY, F_DONE, F_FAILED };
+
+struct reader {
+    struct reader *next;
+    struct fill *f;
+    struct tmt_http_req *req;
+    struct pworker *w;
+    uint64_t sent;
+    bool whole;   /* needs the complete object (Range, conditionals, HEAD) */
+    bool started; /* response head sent */
+    bool posted;  /* a wake-up is queued on its loop */
+    bool done;
+    bool joined; /* waited for a fill it did not start */
+};
+
+struct fill {
+    atomic_uint refs;
+    pthread_mutex_t mu;
+    struct edge_proxy *p;
+    struct pworker *owner;
+    struct fill *tnext;
+    bool in_table;
+    uint64_t hkey;
+    char *key;
+    size_t key_len;
+    struct tmt_policy_hint hint;
+    /* the upstream request */
+    enum tmt_http_method method;
+    char *path;
+    size_t path_len;
+    char *host;
+    size_t host_len;
+    struct tmt_http_header fwd[MAX_FWD_HEADERS + 2];
+    size_t n_fwd;
+    char *fwd_mem;
+    char *body;
+    size_t body_len;
+    struct edge_obj *stale; /* stored copy being revalidated, or NULL */
+    char inm_etag[256];
+    char ims[TMT_HTTP_DATE_LEN + 1];
+    unsigned order[MAX_UPSTREAMS];
+    unsigned tried;
+    struct tmt_http_call *call;
+    bool retry_next;
+    int64_t request_time_ms;
+    /* the response (owner thread writes; readers read under mu) */
+    enum fill_state state;
+    struct edge_obj *obj;
+    uint64_t cap;
+    uint64_t received;
+    bool known_len;
+    bool storable;
+    bool revalidated;
+    int fail_status;
+    char fail_why[160];
+    struct reader *readers;
+};
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void count(struct edge_proxy *p, const struct tmt_http_req *req, size_t m, uint64_t v)
+{
+    if (p->metrics != NULL)
+        tmt_metric_add(tmt_metrics_shard(p->metrics, req->worker), p->m_base + m, v);
+}
+
+static void count_shard(struct edge_proxy *p, const struct pworker *w, size_t m)
+{
+    if (p->metrics != NULL)
+        tmt_metric_inc(tmt_metrics_shard(p->metrics, w->idx), p->m_base + m);
+}
+
+/* ---- keys ---- */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static bool unreserved(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+}
+
+/*
+ * Normalizes a path (RFC 3986 6.2.2): %XX of unreserved characters decoded, other escapes in
+ * upper case, empty segments collapsed, "." and ".." segments removed (".." above the root
+ * refused). Returns the length written to out, or 0 if the path is invalid or too long.
+ */
+static size_t normalize_path(struct tmt_slice in, char *out, size_t cap)
+{
+    if (in.len == 0 || in.p[0] != '/')
+        return 0;
+    size_t n = 0;
+    size_t i = 0;
+    while (i < in.len) {
+        /* at a '/': read one segment */
+        while (i < in.len && in.p[i] == '/')
+            i++;
+        char seg[MAX_KEY];
+        size_t sl = 0;
+        while (i < in.len && in.p[i] != '/') {
+            char c = in.p[i];
+            if (c == '%') {
+                if (in.len - i < 3)
+                    return 0;
+                int h = hexval(in.p[i + 1]), l = hexval(in.p[i + 2]);
+                if (h < 0 || l < 0)
+                    return 0;
+                char d = (char)(h * 16 + l);
+                if (sl + 3 > sizeof(seg))
+                    return 0;
+                if (unreserved(d)) {
+                    seg[sl++] = d;
+                } else {
+                    static const char hx[] = "0123456789ABCDEF";
+                    seg[sl++] = '%';
+                    seg[sl++] = hx[h];
+                    seg[sl++] = hx[l];
+                }
+                i += 3;
+                continue;
+            }
+            if (sl + 1 > sizeof(seg))
+                return 0;
+            seg[sl++] = c;
+            i++;
+        }
+        if (sl == 0)
+            continue;
+        if (sl == 1 && seg[0] == '.')
+            continue;
+        if (sl == 2 && seg[0] == '.' && seg[1] == '.') {
+            if (n == 0)
+                return 0;
+            while (n > 0 && out[n - 1] != '/')
+                n--;
+            n--; /* the '/' */
+            continue;
+        }
+        if (n + 1 + sl > cap)
+            return 0;
+        out[n++] = '/';
+        memcpy(out + n, seg, sl);
+        n += sl;
+    }
+    bool trailing = in.p[in.len - 1] == '/';
+    if (n == 0 || trailing) {
+        if (n + 1 > cap)
+            return 0;
+        out[n++] = '/';
+    }
+    return n;
+}
+
+/* The policy's hint from a /v/{asset}/{rendition}/{n}.m4s key: the asset, the segment number. */
+static void key_hint(const char *k, size_t len, struct tmt_policy_hint *h)
+{
+    h->group = 0;
+    h->position = 0;
+    if (len < 4 || memcmp(k, "/v/", 3) != 0)
+        return;
+    const char *a = k + 3, *end = k + len;
+    const char *slash = memchr(a, '/', (size_t)(end - a));
+    if (slash == NULL)
+        return;
+    h->group = XXH3_64bits(a, (size_t)(slash - a));
+    const char *last = end;
+    while (last > slash && last[-1] != '/')
+        last--;
+    if (last == slash + 1)
+        return; /* /v/{asset}/master.m3u8 */
+    uint32_t n = 0;
+    const char *q = last;
+    while (q < end && *q >= '0' && *q <= '9' && n < 100000000)
+        n = n * 10 + (uint32_t)(*q++ - '0');
+    if (q > last && end - q == 4 && memcmp(q, ".m4s", 4) == 0)
+        h->position = n;
+}
+
+/* ---- fills table ---- */
+
+static struct fill *table_find(struct fill_table *t, uint64_t hkey, const char *key, size_t len)
+{
+    for (struct fill *f = t->b[hkey % FILL_BUCKETS]; f != NULL; f = f->tnext) {
+        if (f->hkey == hkey && f->key_len == len && memcmp(f->key, key, len) == 0)
+            return f;
+    }
+    return NULL;
+}
+
+static void table_remove(struct fill_table *t, struct fill *f)
+{
+    pthread_mutex_lock(&t->mu);
+    if (f->in_table) {
+        struct fill **pp = &t->b[f->hkey % FILL_BUCKETS];
+        while (*pp != f)
+            pp = &(*pp)->tnext;
+        *pp = f->tnext;
+        f->in_table = false;
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
+static void fill_unref(struct fill *f)
+{
+    if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    TMT_ASSERT(f->readers == NULL && !f->in_table);
+    edge_obj_unref(f->obj);
+    edge_obj_unref(f->stale);
+    pthread_mutex_destroy(&f->mu);
+    free(f->key);
+    free(f->path);
+    free(f->host);
+    free(f->fwd_mem);
+    free(f->body);
+    free(f);
+}
+
+/* ---- answering ---- */
+
+static bool skip_stored_on_serve(struct tmt_slice name, bool entity)
+{
+    static const char *const always[] = {"x-cache", "age"};
+    for (size_t i = 0; i < TMT_ARRAY_LEN(always); i++) {
+        if (name.len == strlen(always[i]) && strncasecmp(name.p, always[i], name.len) == 0)
+            return true;
+    }
+    if (!entity)
+        return false;
+    /* tmt_http_serve_entity writes these itself */
+    static const char *const ent[] = {"content-type", "etag", "last-modified", "accept-ranges"};
+    for (size_t i = 0; i < TMT_ARRAY_LEN(ent); i++) {
+        if (name.len == strlen(ent[i]) && strncasecmp(name.p, ent[i], name.len) == 0)
+            return true;
+    }
+    return false;
+}
+
+struct our_fields {
+    char age[24];
+    char status[200];
+    struct tmt_http_header h[3];
+};
+
+static size_t build_fields(struct edge_proxy *p, struct our_fields *of, const char *xcache,
+                           const char *cs_detail, int64_t age_s)
+{
+    int al = snprintf(of->age, sizeof(of->age), "%" PRId64, age_s < 0 ? 0 : age_s);
+    int sl = snprintf(of->status, sizeof(of->status), "%s; %s", p->name, cs_detail);
+    if (sl < 0 || (size_t)sl >= sizeof(of->status))
+        sl = 0;
+    of->h[0] = (struct tmt_http_header){TMT_SLICE_LIT("X-Cache"), {xcache, strlen(xcache)}};
+    of->h[1] = (struct tmt_http_header){TMT_SLICE_LIT("Age"), {of->age, (size_t)al}};
+    of->h[2] = (struct tmt_http_header){TMT_SLICE_LIT("Cache-Status"), {of->status, (size_t)sl}};
+    return 3;
+}
+
+/* Answers req from a complete object (takes over one reference). Ends the request. */
+static void serve_obj(struct edge_proxy *p, struct tmt_http_req *req, struct edge_obj *o,
+                      const char *xcache, const char *cs_detail)
+{
+    int64_t age_ms =
+        tmt_hc_current_age_ms(o->meta.initial_age_ms, o->meta.response_time_ms, (int64_t)wall_ms());
+    struct our_fields of;
+    size_t n_of = build_fields(p, &of, xcache, cs_detail, age_ms / 1000);
+    struct tmt_http_header h[MAX_FWD_HEADERS + 8];
+    size_t n = 0;
+    bool entity = o->status == 200;
+    struct tmt_http_entity e = {.size = o->size, .fd = -1, .val = {.last_modified = -1}};
+    for (size_t i = 0; i < o->n_hdrs; i++) {
+        const struct tmt_http_header *f = &o->hdrs[i];
+        if (entity && f->name.len == 12 && strncasecmp(f->name.p, "content-type", 12) == 0) {
+            static _Thread_local char ct[256];
+            size_t l = TMT_MIN(f->value.len, sizeof(ct) - 1);
+            memcpy(ct, f->value.p, l);
+            ct[l] = '\0';
+            e.content_type = ct;
+        } else if (entity && f->name.len == 4 && strncasecmp(f->name.p, "etag", 4) == 0) {
+            e.val.etag = f->value;
+        } else if (entity && f->name.len == 13 &&
+                   strncasecmp(f->name.p, "last-modified", 13) == 0) {
+            int64_t t;
+            if (tmt_http_date_parse(f->value, &t) == TMT_OK)
+                e.val.last_modified = t;
+        }
+        if (skip_stored_on_serve(f->name, entity) || n >= MAX_FWD_HEADERS)
+            continue;
+        h[n++] = *f;
+    }
+    for (size_t i = 0; i < n_of; i++)
+        h[n++] = of.h[i];
+    if (entity) {
+        e.extra = h;
+        e.n_extra = n;
+        e.p = o->body != NULL ? o->body : "";
+        e.release = edge_obj_release;
+        e.release_arg = o;
+        tmt_http_serve_entity(req, &e);
+        return;
+    }
+    if (tmt_http_resp_start(req, o->status, h, n, (int64_t)o->size) == TMT_OK && o->size > 0) {
+        edge_obj_ref(o);
+        tmt_http_resp_ref(req, o->body, o->size, edge_obj_release, o);
+    }
+    tmt_http_resp_end(req);
+    edge_obj_unref(o);
+}
+
+static bool fresh(const struct edge_obj *o, int64_t now_ms)
+{
+    if (o->meta.flags & EDGE_META_NO_CACHE)
+        return false;
+    int64_t age = tmt_hc_current_age_ms(o->meta.initial_age_ms, o->meta.response_time_ms, now_ms);
+    return age < o->meta.lifetime_ms;
+}
+
+/* May o be served stale after an upstream error (stale-if-error, RFC 5861)? */
+static bool stale_if_error_ok(const struct edge_obj *o, int64_t now_ms)
+{
+    if (o == NULL || o->meta.sie_ms < 0 || (o->meta.flags & EDGE_META_MUST_REVALIDATE))
+        return false;
+    int64_t age = tmt_hc_current_age_ms(o->meta.initial_age_ms, o->meta.response_time_ms, now_ms);
+    return age < o->meta.lifetime_ms + o->meta.sie_ms;
+}
+
+/* ---- readers ---- */
+
+static void reader_step(struct reader *r);
+
+static void reader_posted(void *arg)
+{
+    struct reader *r = arg;
+    struct fill *f = r->f;
+    pthread_mutex_lock(&f->mu);
+    r->posted = false;
+    bool gone = r->done;
+    pthread_mutex_unlock(&f->mu);
+    if (gone) {
+        free(r);
+        fill_unref(f);
+        return;
+    }
+    reader_step(r);
+}
+
+/* Finishes a reader: off the fill's list; freed now unless a wake-up is still queued. */
+static void reader_finish(struct reader *r)
+{
+    struct fill *f = r->f;
+    pthread_mutex_lock(&f->mu);
+    r->done = true;
+    struct reader **pp = &f->readers;
+    while (*pp != NULL && *pp != r)
+        pp = &(*pp)->next;
+    if (*pp == r)
+        *pp = r->next;
+    bool keep = r->posted;
+    pthread_mutex_unlock(&f->mu);
+    if (!keep) {
+        free(r);
+        fill_unref(f);
+    }
+}
+
+static void reader_step(struct reader *r)
+{
+    struct fill *f = r->f;
+    struct edge_proxy *p = f->p;
+    if (r->done)
+        return;
+    pthread_mutex_lock(&f->mu);
+    enum fill_state st = f->state;
+    uint64_t received = f->received;
+    bool known_len = f->known_len;
+    bool revalidated = f->revalidated;
+    bool stored = f->storable;
+    struct edge_obj *o = f->obj;
+    if (o != NULL)
+        edge_obj_ref(o);
+    pthread_mutex_unlock(&f->mu);
+
+    if (st == F_HEAD) {
+        edge_obj_unref(o);
+        return;
+    }
+    if (st == F_FAILED && !r->started) {
+        edge_obj_unref(o);
+        if (stale_if_error_ok(f->stale, (int64_t)wall_ms())) {
+            edge_obj_ref(f->stale);
+            count(p, r->req, M_STALE, 1);
+            r->req->cache_status = "stale";
+            serve_obj(p, r->req, f->stale, "STALE", "hit; fwd=stale; detail=stale-if-error");
+        } else {
+            r->req->cache_status = "error";
+            tmt_http_respond_error(r->req, f->fail_status, f->fail_why);
+        }
+        reader_finish(r);
+        return;
+    }
+    if (!r->started) {
+        if (revalidated) {
+            if (st != F_DONE) {
+                edge_obj_unref(o);
+                return;
+            }
+            count(p, r->req, M_REVALIDATED, 1);
+            r->req->cache_status = "revalidated";
+            serve_obj(p, r->req, o, "REVALIDATED", "fwd=stale; fwd-status=304");
+            reader_finish(r);
+            return;
+        }
+        const char *detail = r->joined
+                                 ? (stored ? "fwd=miss; stored; collapsed" : "fwd=miss; collapsed")
+                                 : (stored ? "fwd=miss; stored" : "fwd=miss");
+        if (f->stale != NULL)
+            detail = stored ? "fwd=stale; stored" : "fwd=stale";
+        if (r->whole || !known_len) {
+            if (st != F_DONE) {
+                edge_obj_unref(o);
+                return;
+            }
+            serve_obj(p, r->req, o, "MISS", detail);
+            reader_finish(r);
+            return;
+        }
+        struct our_fields of;
+        size_t n_of = build_fields(p, &of, "MISS", detail, 0);
+        struct tmt_http_header h[MAX_FWD_HEADERS + 8];
+        size_t n = 0;
+        for (size_t i = 0; i < o->n_hdrs && n < MAX_FWD_HEADERS; i++) {
+            if (!skip_stored_on_serve(o->hdrs[i].name, false))
+                h[n++] = o->hdrs[i];
+        }
+        for (size_t i = 0; i < n_of; i++)
+            h[n++] = of.h[i];
+        if (tmt_http_resp_start(r->req, o->status, h, n, (int64_t)f->cap) != TMT_OK) {
+            edge_obj_unref(o);
+            reader_finish(r);
+            return;
+        }
+        r->started = true;
+    }
+    if (received > r->sent) {
+        edge_obj_ref(o);
+        tmt_http_resp_ref(r->req, o->body + r->sent, received - r->sent, edge_obj_release, o);
+        r->sent = received;
+    }
+    edge_obj_unref(o);
+    if (st == F_DONE || st == F_FAILED) {
+        /* After a failure the response ends short: the server closes that connection. */
+        tmt_http_resp_end(r->req);
+        reader_finish(r);
+    }
+}
+
+/* Wakes every reader: those of the owner's worker at once, the others through their loop. */
+static void fill_notify(struct fill *f)
+{
+    struct reader *local[64];
+    size_t n_local = 0;
+    pthread_mutex_lock(&f->mu);
+    for (struct reader *r = f->readers; r != NULL; r = r->next) {
+        if (r->posted || r->done)
+            continue;
+        if (r->w == f->owner && n_local < TMT_ARRAY_LEN(local)) {
+            local[n_local++] = r;
+            continue;
+        }
+        r->posted = true;
+        tmt_loop_post(r->w->loop, reader_posted, r);
+    }
+    pthread_mutex_unlock(&f->mu);
+    /* A local reader may finish (and be freed) in its step; each is stepped once. */
+    for (size_t i = 0; i < n_local; i++)
+        reader_step(local[i]);
+}
+
+/* ---- the upstream side of a fill (owner thread) ---- */
+
+static void fill_attempt(struct fill *f);
+
+static void fill_fail(struct fill *f, int status, const char *why)
+{
+    table_remove(&f->p->fills, f);
+    pthread_mutex_lock(&f->mu);
+    f->state = F_FAILED;
+    f->fail_status = status;
+    snprintf(f->fail_why, sizeof(f->fail_why), "%s", why);
+    pthread_mutex_unlock(&f->mu);
+    fill_notify(f);
+}
+
+static bool stored_field(struct tmt_slice name, const struct tmt_http_header *h, size_t n)
+{
+    static const char *const drop[] = {"content-length", "date", "server", "x-cache", "age"};
+    for (size_t i = 0; i < TMT_ARRAY_LEN(drop); i++) {
+        if (name.len == strlen(drop[i]) && strncasecmp(name.p, drop[i], name.len) == 0)
+            return false;
+    }
+    return !tmt_hc_hop_by_hop(name, h, n);
+}
+
+static void set_meta(struct edge_obj *o, const struct tmt_hc_resp *hc, int64_t response_time_ms)
+{
+    o->meta = (struct edge_meta){
+        .response_time_ms = response_time_ms,
+        .initial_age_ms = hc->initial_age_ms,
+        .lifetime_ms = hc->lifetime_ms,
+        .swr_ms = hc->swr_ms,
+        .sie_ms = hc->sie_ms,
+        .flags = (hc->must_revalidate ? EDGE_META_MUST_REVALIDATE : 0u) |
+                 (hc->no_cache ? EDGE_META_NO_CACHE : 0u),
+    };
+}
+
+/* A 304 for the stored copy: its fields refreshed, body kept (RFC 9111 4.3.4). */
+static void on_not_modified(struct fill *f, const struct tmt_http_client_resp *resp)
+{
+    struct edge_obj *s = f->stale;
+    struct tmt_http_header h[MAX_FWD_HEADERS * 2];
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_hdrs && n < MAX_FWD_HEADERS; i++) {
+        struct tmt_slice name = s->hdrs[i].name;
+        bool replaced = false;
+        if (tmt_hc_304_updates(name) && !tmt_hc_hop_by_hop(name, resp->headers, resp->n_headers)) {
+            for (size_t k = 0; k < resp->n_headers && !replaced; k++) {
+                replaced = resp->headers[k].name.len == name.len &&
+                           strncasecmp(resp->headers[k].name.p, name.p, name.len) == 0;
+            }
+        }
+        if (!replaced)
+            h[n++] = s->hdrs[i];
+    }
+    for (size_t k = 0; k < resp->n_headers && n < TMT_ARRAY_LEN(h); k++) {
+        struct tmt_slice name = resp->headers[k].name;
+        if (tmt_hc_304_updates(name) && stored_field(name, resp->headers, resp->n_headers))
+            h[n++] = resp->headers[k];
+    }
+    int64_t now = (int64_t)wall_ms();
+    struct tmt_hc_resp hc;
+    /* Freshness from the merged fields, plus the 304's own Date and Age. */
+    struct tmt_http_header all[MAX_FWD_HEADERS * 2 + 4];
+    size_t na = 0;
+    for (size_t i = 0; i < n; i++)
+        all[na++] = h[i];
+    for (size_t k = 0; k < resp->n_headers && na < TMT_ARRAY_LEN(all); k++) {
+        struct tmt_slice nm = resp->headers[k].name;
+        if ((nm.len == 4 && strncasecmp(nm.p, "date", 4) == 0) ||
+            (nm.len == 3 && strncasecmp(nm.p, "age", 3) == 0))
+            all[na++] = resp->headers[k];
+    }
+    tmt_hc_evaluate(&f->p->hc, TMT_HTTP_GET, s->status, NULL, 0, all, na, f->request_time_ms, now,
+                    &hc);
+    struct edge_obj *o = edge_obj_refresh(s, h, n);
+    set_meta(o, &hc, now);
+    if (hc.storable)
+        edge_store_replace(f->p->store, o);
+    pthread_mutex_lock(&f->mu);
+    f->obj = o;
+    f->revalidated = true;
+    f->storable = hc.storable;
+    f->known_len = true;
+    f->cap = o->size;
+    f->received = o->size;
+    pthread_mutex_unlock(&f->mu);
+}
+
+static void up_on_head(void *arg, const struct tmt_http_client_resp *resp)
+{
+    struct fill *f = arg;
+    struct edge_proxy *p = f->p;
+    if (resp->status >= 500 && f->tried < p->n_ups &&
+        (f->method == TMT_HTTP_GET || f->method == TMT_HTTP_HEAD)) {
+        f->retry_next = true;
+        count_shard(p, f->owner, M_UP_ERRORS);
+        tmt_log(TMT_LOG_WARN, "edge", "upstream error, trying the next one",
+                "upstream=%s status=%d", p->ups[f->order[f->tried - 1]], resp->status);
+        return;
+    }
+    if (resp->status == 304 && f->stale != NULL) {
+        on_not_modified(f, resp);
+        return;
+    }
+    if (resp->content_length > (int64_t)p->max_object) {
+        fill_fail(f, 502, "upstream response larger than cache.max_object_size");
+        tmt_http_call_cancel(&f->call);
+        fill_unref(f); /* the call's reference */
+        return;
+    }
+    struct tmt_http_header h[MAX_FWD_HEADERS];
+    size_t n = 0;
+    for (size_t i = 0; i < resp->n_headers && n < MAX_FWD_HEADERS; i++) {
+        if (stored_field(resp->headers[i].name, resp->headers, resp->n_headers))
+            h[n++] = resp->headers[i];
+    }
+    int64_t now = (int64_t)wall_ms();
+    struct tmt_hc_resp hc;
+    tmt_hc_evaluate(&p->hc, f->method, resp->status, f->fwd, f->n_fwd, resp->headers,
+                    resp->n_headers, f->request_time_ms, now, &hc);
+    bool known = resp->content_length >= 0;
+    uint64_t cap = known ? (uint64_t)resp->content_length : 64 * 1024;
+    struct edge_obj *o =
+        edge_obj_new(f->hkey, (struct tmt_slice){f->key, f->key_len}, resp->status, h, n, cap);
+    o->hint = f->hint;
+    set_meta(o, &hc, now);
+    bool vary = tmt_http_header_find(resp->headers, resp->n_headers, "vary") != NULL;
+    pthread_mutex_lock(&f->mu);
+    f->obj = o;
+    f->cap = cap;
+    f->known_len = known;
+    f->storable = hc.storable && !vary && f->in_table;
+    f->state = F_BODY;
+    pthread_mutex_unlock(&f->mu);
+    fill_notify(f);
+}
+
+static void up_on_data(void *arg, const char *data, size_t len)
+{
+    struct fill *f = arg;
+    if (f->retry_next || f->revalidated || f->obj == NULL)
+        return;
+    struct edge_obj *o = f->obj;
+    if (f->received + len > f->cap) {
+        if (f->known_len || f->received + len > f->p->max_object) {
+            fill_fail(f, 502,
+                      f->known_len ? "upstream sent more than its Content-Length"
+                                   : "upstream response larger than cache.max_object_size");
+            tmt_http_call_cancel(&f->call);
+            fill_unref(f);
+            return;
+        }
+        /* Unknown length: every reader waits for the whole object, so the buffer may move. */
+        uint64_t cap = TMT_MIN(f->p->max_object, TMT_MAX(f->cap * 2, f->received + len));
+        o->body_mem = tmt_xrealloc(o->body_mem, cap);
+        o->body = o->body_mem;
+        f->cap = cap;
+    }
+    memcpy(o->body_mem + f->received, data, len);
+    pthread_mutex_lock(&f->mu);
+    f->received += len;
+    pthread_mutex_unlock(&f->mu);
+    if (f->known_len)
+        fill_notify(f);
+}
+
+static void up_on_done(void *arg, int rc, const struct tmt_err *err)
+{
+    struct fill *f = arg;
+    struct edge_proxy *p = f->p;
+    f->call = NULL;
+    if (f->retry_next) {
+        f->retry_next = false;
+        fill_attempt(f);
+        fill_unref(f);
+        return;
+    }
+    if (rc != TMT_OK) {
+        bool before_head = f->obj == NULL && !f->revalidated;
+        tmt_log(TMT_LOG_WARN, "edge", "upstream request failed", "upstream=%s why=\"%s\"",
+                p->ups[f->order[f->tried - 1]], err->msg);
+        count_shard(p, f->owner, M_UP_ERRORS);
+        if (before_head && f->tried < p->n_ups) {
+            fill_attempt(f);
+        } else {
+            char why[160];
+            int wl = snprintf(why, sizeof(why), "upstream failed: %.120s", err->msg);
+            (void)wl;
+            fill_fail(f, rc == TMT_ETIMEDOUT ? 504 : 502, why);
+        }
+        fill_unref(f);
+        return;
+    }
+    if (!f->revalidated) {
+        struct edge_obj *o = f->obj;
+        if (o == NULL) {
+            fill_fail(f, 502, "upstream sent no response");
+            fill_unref(f);
+            return;
+        }
+        if (f->known_len && f->received != f->cap) {
+            fill_fail(f, 502, "upstream body shorter than its Content-Length");
+            fill_unref(f);
+            return;
+        }
+        o->size = f->received;
+        if (f->storable && edge_store_put(p->store, o, mono_ms()) == TMT_TIER_NONE) {
+            pthread_mutex_lock(&f->mu);
+            f->storable = false;
+            pthread_mutex_unlock(&f->mu);
+        }
+    }
+    table_remove(&p->fills, f);
+    pthread_mutex_lock(&f->mu);
+    f->state = F_DONE;
+    pthread_mutex_unlock(&f->mu);
+    fill_notify(f);
+    fill_unref(f);
+}
+
+/* Starts the next upstream attempt, or fails the fill when none is left. */
+static void fill_attempt(struct fill *f)
+{
+    struct edge_proxy *p = f->p;
+    if (f->tried >= p->n_ups) {
+        fill_fail(f, 502, "no upstream answered");
+        return;
+    }
+    if (f->tried > 0)
+        count_shard(p, f->owner, M_UP_RETRIES);
+    const char *up = p->ups[f->order[f->tried++]];
+    struct tmt_http_header h[MAX_FWD_HEADERS + 2];
+    size_t n = 0;
+    for (size_t i = 0; i < f->n_fwd; i++)
+        h[n++] = f->fwd[i];
+    if (f->stale != NULL) {
+        if (f->inm_etag[0] != '\0')
+            h[n++] = (struct tmt_http_header){TMT_SLICE_LIT("If-None-Match"),
+                                              {f->inm_etag, strlen(f->inm_etag)}};
+        else if (f->ims[0] != '\0')
+            h[n++] = (struct tmt_http_header){TMT_SLICE_LIT("If-Modified-Since"),
+                                              {f->ims, strlen(f->ims)}};
+    }
+    struct tmt_http_client_req cr = {
+        .upstream = up,
+        .method = f->method,
+        .path = {f->path, f->path_len},
+        .host = {f->host, f->host_len},
+        .headers = h,
+        .n_headers = n,
+        .body = {f->body, f->body_len},
+    };
+    static const struct tmt_http_client_cbs cbs = {up_on_head, up_on_data, up_on_done};
+    f->request_time_ms = (int64_t)wall_ms();
+    atomic_fetch_add(&f->refs, 1); /* the call's */
+    count_shard(p, f->owner, M_UP_REQUESTS);
+    f->call = tmt_http_client_fetch(f->owner->client, &cr, &cbs, f);
+}
+
+/* ---- requests ---- */
+
+static bool forward_request_field(struct tmt_slice name, const struct tmt_http_req *req)
+{
+    static const char *const drop[] = {"host",     "content-length",      "range",
+                                       "if-range", "if-none-match",       "if-modified-since",
+                                       "if-match", "if-unmodified-since", "expect"};
+    for (size_t i = 0; i < TMT_ARRAY_LEN(drop); i++) {
+        if (name.len == strlen(drop[i]) && strncasecmp(name.p, drop[i], name.len) == 0)
+            return false;
+    }
+    return !tmt_hc_hop_by_hop(name, req->headers, req->n_headers);
+}
+
+static struct fill *fill_new(struct edge_proxy *p, struct pworker *w, struct tmt_http_req *req,
+                             uint64_t hkey, const char *key, size_t key_len, const char *path,
+                             size_t path_len, const struct tmt_policy_hint *hint)
+{
+    struct fill *f = tmt_xcalloc(1, sizeof(*f));
+    atomic_init(&f->refs, 1);
+    pthread_mutex_init(&f->mu, NULL);
+    f->p = p;
+    f->owner = w;
+    f->hkey = hkey;
+    f->key = tmt_xmalloc(key_len + 1);
+    memcpy(f->key, key, key_len);
+    f->key_len = key_len;
+    f->hint = *hint;
+    f->method = req->method == TMT_HTTP_HEAD ? TMT_HTTP_GET : req->method;
+    f->path = tmt_xmalloc(path_len + 1);
+    memcpy(f->path, path, path_len);
+    f->path_len = path_len;
+    f->host = tmt_xmalloc(req->authority.len + 1);
+    memcpy(f->host, req->authority.p, req->authority.len);
+    f->host_len = req->authority.len;
+    size_t bytes = 0;
+    for (size_t i = 0; i < req->n_headers; i++)
+        bytes += req->headers[i].name.len + req->headers[i].value.len;
+    f->fwd_mem = tmt_xmalloc(bytes + 1);
+    char *m = f->fwd_mem;
+    for (size_t i = 0; i < req->n_headers && f->n_fwd < MAX_FWD_HEADERS; i++) {
+        const struct tmt_http_header *h = &req->headers[i];
+        if (!forward_request_field(h->name, req))
+            continue;
+        memcpy(m, h->name.p, h->name.len);
+        memcpy(m + h->name.len, h->value.p, h->value.len);
+        f->fwd[f->n_fwd++] =
+            (struct tmt_http_header){{m, h->name.len}, {m + h->name.len, h->value.len}};
+        m += h->name.len + h->value.len;
+    }
+    if (req->body.len > 0) {
+        f->body = tmt_xmalloc(req->body.len);
+        memcpy(f->body, req->body.p, req->body.len);
+        f->body_len = req->body.len;
+    }
+    /* Rendezvous order: the upstream with the highest mix of key and upstream hash first. */
+    uint64_t score[MAX_UPSTREAMS];
+    for (unsigned i = 0; i < p->n_ups; i++) {
+        uint64_t sc = tmt_mix64(hkey ^ p->up_hash[i]);
+        unsigned k = i;
+        while (k > 0 && score[k - 1] < sc) {
+            score[k] = score[k - 1];
+            f->order[k] = f->order[k - 1];
+            k--;
+        }
+        score[k] = sc;
+        f->order[k] = i;
+    }
+    return f;
+}
+
+static void reader_add(struct fill *f, struct tmt_http_req *req, struct pworker *w, bool joined)
+{
+    struct reader *r = tmt_xcalloc(1, sizeof(*r));
+    r->f = f;
+    r->req = req;
+    r->w = w;
+    r->joined = joined;
+    r->whole = req->method == TMT_HTTP_HEAD ||
+               tmt_http_header_find(req->headers, req->n_headers, "range") != NULL ||
+               tmt_http_header_find(req->headers, req->n_headers, "if-none-match") != NULL ||
+               tmt_http_header_find(req->headers, req->n_headers, "if-modified-since") != NULL ||
+               tmt_http_header_find(req->headers, req->n_headers, "if-match") != NULL ||
+               tmt_http_header_find(req->headers, req->n_headers, "if-unmodified-since") != NULL;
+    atomic_fetch_add(&f->refs, 1);
+    pthread_mutex_lock(&f->mu);
+    r->next = f->readers;
+    f->readers = r;
+    bool ready = f->state != F_HEAD;
+    pthread_mutex_unlock(&f->mu);
+    if (ready)
+        reader_step(r);
+}
+
+static struct pworker *worker_of(struct edge_proxy *p, struct tmt_http_req *req)
+{
+    struct pworker *w = &p->workers[req->worker];
+    if (w->client == NULL) {
+        w->loop = tmt_http_req_loop(req);
+        w->client = tmt_http_client_new(w->loop, &p->copts);
+    }
+    return w;
+}
+
+void edge_proxy_handle(struct tmt_http_req *req, void *arg)
+{
+    struct edge_proxy *p = arg;
+    TMT_CHECK_OBJ(p, PROXY_MAGIC);
+    struct pworker *w = worker_of(p, req);
+    char key[MAX_KEY];
+    size_t plen = normalize_path(req->path, key, sizeof(key) - 1);
+    if (plen == 0) {
+        tmt_http_respond_error(req, 400, "bad path");
+        return;
+    }
+    bool ours = plen >= 3 && memcmp(key, "/v/", 3) == 0;
+    size_t klen = plen;
+    if (!ours && req->query.p != NULL) {
+        if (plen + 1 + req->query.len > sizeof(key)) {
+            tmt_http_respond_error(req, 414, "path and query too long");
+            return;
+        }
+        key[klen++] = '?';
+        memcpy(key + klen, req->query.p, req->query.len);
+        klen += req->query.len;
+    }
+    uint64_t hkey = XXH3_64bits(key, klen);
+    struct tmt_policy_hint hint;
+    key_hint(key, klen, &hint);
+    bool cacheable = req->method == TMT_HTTP_GET || req->method == TMT_HTTP_HEAD;
+
+    if (!cacheable) {
+        /* Forwarded as is, never coalesced or stored. */
+        count(p, req, M_PASS, 1);
+        req->cache_status = "pass";
+        struct fill *f = fill_new(p, w, req, hkey, key, klen, key, klen, &hint);
+        reader_add(f, req, w, false);
+        fill_attempt(f);
+        fill_unref(f);
+        /* An unsafe method invalidates what is stored for its URI (RFC 9111 4.4). */
+        if (req->method != TMT_HTTP_OPTIONS && req->method != TMT_HTTP_TRACE)
+            (void)edge_store_remove(p->store, hkey);
+        return;
+    }
+
+    int64_t now = (int64_t)wall_ms();
+    enum tmt_tier tier;
+    struct edge_obj *o =
+        edge_store_get(p->store, hkey, (struct tmt_slice){key, klen}, mono_ms(), &tier);
+    if (o != NULL && fresh(o, now)) {
+        static const size_t hit_m[] = {M_HIT_HOT, M_HIT_WARM, M_HIT_COLD};
+        static const size_t byte_m[] = {M_BYTES_HOT, M_BYTES_WARM, M_BYTES_COLD};
+        static const char *const xc[] = {"HIT-hot", "HIT-warm", "HIT-cold"};
+        static const char *const cs[] = {"hit; detail=hot", "hit; detail=warm", "hit; detail=cold"};
+        count(p, req, hit_m[tier], 1);
+        count(p, req, byte_m[tier], o->size);
+        req->cache_status = xc[tier];
+        serve_obj(p, req, o, xc[tier], cs[tier]);
+        return;
+    }
+
+    pthread_mutex_lock(&p->fills.mu);
+    struct fill *f = table_find(&p->fills, hkey, key, klen);
+    if (f != NULL) {
+        atomic_fetch_add(&f->refs, 1);
+        pthread_mutex_unlock(&p->fills.mu);
+        edge_obj_unref(o);
+        count(p, req, M_COALESCED, 1);
+        count(p, req, M_MISS, 1);
+        req->cache_status = "miss";
+        reader_add(f, req, w, true);
+        fill_unref(f);
+        return;
+    }
+    f = fill_new(p, w, req, hkey, key, klen, key, klen, &hint);
+    f->in_table = true;
+    f->tnext = p->fills.b[hkey % FILL_BUCKETS];
+    p->fills.b[hkey % FILL_BUCKETS] = f;
+    pthread_mutex_unlock(&p->fills.mu);
+    if (o != NULL) {
+        /* Stale: revalidate with its validators; keep it for stale-if-error. */
+        f->stale = o;
+        for (size_t i = 0; i < o->n_hdrs; i++) {
+            const struct tmt_http_header *h = &o->hdrs[i];
+            if (h->name.len == 4 && strncasecmp(h->name.p, "etag", 4) == 0 &&
+                h->value.len < sizeof(f->inm_etag)) {
+                memcpy(f->inm_etag, h->value.p, h->value.len);
+                f->inm_etag[h->value.len] = '\0';
+            } else if (h->name.len == 13 && strncasecmp(h->name.p, "last-modified", 13) == 0 &&
+                       h->value.len < sizeof(f->ims)) {
+                memcpy(f->ims, h->value.p, h->value.len);
+                f->ims[h->value.len] = '\0';
+            }
+        }
+    }
+    count(p, req, M_MISS, 1);
+    req->cache_status = "miss";
+    reader_add(f, req, w, false);
+    fill_attempt(f);
+    fill_unref(f);
+}
+
+/* ---- lifecycle ---- */
+
+struct edge_proxy *edge_proxy_new(const struct edge_conf *c, unsigned n_workers,
+                                  struct tmt_metrics *metrics, struct tmt_err *err)
+{
+    struct edge_proxy *p = tmt_xcalloc(1, sizeof(*p));
+    p->magic = PROXY_MAGIC;
+    pthread_mutex_init(&p->fills.mu, NULL);
+    tmt_hc_opts_default(&p->hc);
+    p->hc.heuristic_max_ms = (int64_t)c->heuristic_max_ms;
+    p->hc.cdn_cache_control = c->cdn_cache_control;
+    p->n_ups = TMT_MIN(c->shields.n, (size_t)MAX_UPSTREAMS);
+    p->ups = tmt_xcalloc(p->n_ups, sizeof(*p->ups));
+    for (size_t i = 0; i < p->n_ups; i++) {
+        p->ups[i] = tmt_xstrdup(c->shields.items[i]);
+        p->up_hash[i] = XXH3_64bits(p->ups[i], strlen(p->ups[i]));
+    }
+    tmt_http_client_opts_default(&p->copts);
+    p->copts.connect_timeout_ms = c->up_connect_ms;
+    p->copts.response_timeout_ms = c->up_response_ms;
+    p->copts.read_timeout_ms = c->up_read_ms;
+    p->max_object = c->max_object_size;
+    p->name = tmt_xstrdup(c->cache_name);
+    p->n_workers = n_workers;
+    p->workers = tmt_xcalloc(n_workers, sizeof(*p->workers));
+    for (unsigned i = 0; i < n_workers; i++)
+        p->workers[i].idx = i;
+    struct edge_store_opts so = {
+        .policy = (enum tmt_policy_kind)c->policy,
+        .budget = {c->hot_size, c->warm_size, c->cold_size},
+        .max_object = c->max_object_size,
+        .path = {NULL, c->warm_path, c->cold_path},
+        .zstd_level = {0, (int)c->warm_zstd, (int)c->cold_zstd},
+        .start_ms = mono_ms(),
+    };
+    p->store = edge_store_open(&so, err);
+    if (p->store == NULL) {
+        edge_proxy_free(&p);
+        return NULL;
+    }
+    if (metrics != NULL) {
+        p->metrics = metrics;
+        p->m_base = tmt_metrics_register(metrics, proxy_metrics, TMT_ARRAY_LEN(proxy_metrics));
+        p->g_base = tmt_metrics_register(metrics, store_metrics, TMT_ARRAY_LEN(store_metrics));
+    }
+    struct edge_store_stats st;
+    edge_store_stats(p->store, &st);
+    tmt_log(TMT_LOG_INFO, "edge", "cache open",
+            "restored=%" PRIu64 " warm_objects=%" PRIu64 " cold_objects=%" PRIu64 " upstreams=%zu",
+            st.restored, st.objects[TMT_TIER_WARM], st.objects[TMT_TIER_COLD], p->n_ups);
+    return p;
+}
+
+static void publish(struct edge_proxy *p)
+{
+    struct edge_store_stats st;
+    edge_store_stats(p->store, &st);
+    uint64_t v[G_N] = {st.objects[0], st.objects[1],        st.objects[2],  st.bytes[0],
+                       st.bytes[1],   st.bytes[2],          st.promotions,  st.demotions,
+                       st.evictions,  st.checksum_failures, st.write_errors};
+    for (unsigned i = 0; i < G_N; i++) {
+        tmt_metric_add(p->main_shard, p->g_base + i, v[i] - p->g_last[i]);
+        p->g_last[i] = v[i];
+    }
+}
+
+static void on_gauge_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    publish(arg);
+}
+
+void edge_proxy_start(struct edge_proxy *p, struct tmt_loop *main_loop, unsigned main_shard)
+{
+    if (p->metrics == NULL)
+        return;
+    p->main_shard = tmt_metrics_shard(p->metrics, main_shard);
+    publish(p);
+    p->gauge_ev = event_new(tmt_loop_base(main_loop), -1, EV_PERSIST, on_gauge_tick, p);
+    static const struct timeval second = {1, 0};
+    if (p->gauge_ev != NULL)
+        event_add(p->gauge_ev, &second);
+}
+
+void edge_proxy_free(struct edge_proxy **pp)
+{
+    struct edge_proxy *p = *pp;
+    if (p == NULL)
+        return;
+    TMT_CHECK_OBJ(p, PROXY_MAGIC);
+    if (p->gauge_ev != NULL)
+        event_free(p->gauge_ev);
+    for (unsigned i = 0; i < p->n_workers; i++)
+        tmt_http_client_free(&p->workers[i].client);
+    edge_store_close(&p->store);
+    for (size_t i = 0; i < p->n_ups; i++)
+        free(p->ups[i]);
+    free(p->ups);
+    free(p->workers);
+    free(p->name);
+    pthread_mutex_destroy(&p->fills.mu);
+    p->magic = 0;
+    free(p);
+    *pp = NULL;
+}
