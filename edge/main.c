@@ -45,7 +45,8 @@ static void edge_handle(struct tmt_http_req *req, void *arg)
         tmt_static_serve(e->st, req);
         return;
     }
-    tmt_http_respond_error(req, 404, "nothing is served here (set upstream.shields or static.root)");
+    tmt_http_respond_error(req, 404,
+                           "nothing is served here (set upstream.shields or static.root)");
 }
 
 static int edge_start(struct tmt_loop *loop, struct tmt_conf_snap *snap, void *arg)

@@ -198,8 +198,7 @@ static void segpool_fini(struct tmt_policy *p)
     p->segpool = NULL;
 }
 
-const struct pol_ops tmt_pol_segpool_ops = {
-    .init = segpool_init,
-    .fini = segpool_fini,
-    .access = segpool_access,
-    .evict_one = segpool_evict_one};
+const struct pol_ops tmt_pol_segpool_ops = {.init = segpool_init,
+                                            .fini = segpool_fini,
+                                            .access = segpool_access,
+                                            .evict_one = segpool_evict_one};

@@ -97,12 +97,9 @@ static const struct tmt_conf_schema sim_schema = {
 };
 
 static const struct tmt_prog_flag sim_flags[] = {
-    {"trace", "FILE", "sim.trace"},
-    {"size", "BYTES", "sim.size"},
-    {"policy", "NAME", "sim.policy"},
-    {"hot-size", "BYTES", "sim.hot_size"},
-    {"warm-size", "BYTES", "sim.warm_size"},
-    {"max-object-size", "BYTES", "sim.max_object_size"},
+    {"trace", "FILE", "sim.trace"},          {"size", "BYTES", "sim.size"},
+    {"policy", "NAME", "sim.policy"},        {"hot-size", "BYTES", "sim.hot_size"},
+    {"warm-size", "BYTES", "sim.warm_size"}, {"max-object-size", "BYTES", "sim.max_object_size"},
     {"decisions", "FILE", "sim.decisions"},
 };
 
@@ -189,8 +186,7 @@ int main(int argc, char **argv)
         to.budget[TMT_TIER_WARM] = conf->warm_size != 0 ? conf->warm_size : conf->size / 10 * 3;
         if (to.budget[TMT_TIER_HOT] + to.budget[TMT_TIER_WARM] > conf->size)
             to.budget[TMT_TIER_WARM] = conf->size - to.budget[TMT_TIER_HOT];
-        to.budget[TMT_TIER_COLD] =
-            conf->size - to.budget[TMT_TIER_HOT] - to.budget[TMT_TIER_WARM];
+        to.budget[TMT_TIER_COLD] = conf->size - to.budget[TMT_TIER_HOT] - to.budget[TMT_TIER_WARM];
         tiers = tmt_tiers_new(&to);
         if (tiers == NULL) {
             tmt_err_set(&err, TMT_EINVAL,
@@ -226,9 +222,10 @@ int main(int argc, char **argv)
                 hits[t]++;
             }
             if (dec != NULL)
-                fputs(t == TMT_TIER_NONE ? "miss\n" : t == TMT_TIER_HOT    ? "hot\n"
-                                                   : t == TMT_TIER_WARM ? "warm\n"
-                                                                        : "cold\n",
+                fputs(t == TMT_TIER_NONE   ? "miss\n"
+                      : t == TMT_TIER_HOT  ? "hot\n"
+                      : t == TMT_TIER_WARM ? "warm\n"
+                                           : "cold\n",
                       dec);
         }
     }

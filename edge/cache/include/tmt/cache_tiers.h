@@ -56,7 +56,7 @@ struct tmt_tiers_opts {
      * 0: the largest tier budget (no reserve is kept then: only for tests of the model).
      */
     uint64_t max_object;
-    tmt_tiers_move_fn *on_move;  /* may be NULL */
+    tmt_tiers_move_fn *on_move; /* may be NULL */
     void *arg;
 };
 

@@ -236,7 +236,8 @@ bool tmt_hc_hop_by_hop(struct tmt_slice name, const struct tmt_http_header *h, s
  * never matches. No Vary: true. Any pointer may be NULL when its count is 0.
  *
  * Splitting on every comma also splits inside quoted strings and non-list fields; that can only
- * make values that differ by whitespace around a comma compare equal, which RFC 9111 allows.
+ * make values equal that differ in whitespace or empty elements around commas, a normalisation
+ * RFC 9111 section 4.1 allows for list fields and that is harmless for the others.
  */
 bool tmt_hc_vary_match(const struct tmt_http_header *stored_resp, size_t n_resp,
                        const struct tmt_http_header *stored_req, size_t n_stored_req,

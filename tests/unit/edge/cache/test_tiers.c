@@ -51,8 +51,8 @@ static struct tmt_tiers *mk(enum tmt_policy_kind kind, uint64_t hot, uint64_t wa
                             struct shadow *s)
 {
     shadow_init(s);
-    struct tmt_tiers_opts o = {.policy = kind, .budget = {hot, warm, cold}, .on_move = on_move,
-                               .arg = s};
+    struct tmt_tiers_opts o = {
+        .policy = kind, .budget = {hot, warm, cold}, .on_move = on_move, .arg = s};
     struct tmt_tiers *t = tmt_tiers_new(&o);
     assert_non_null(t);
     return t;
@@ -135,8 +135,8 @@ static void test_sizes(void **state)
     assert_int_equal(s.bad, 0);
     tmt_tiers_free(&t);
 
-    struct tmt_tiers_opts o = {.policy = TMT_POLICY_LRU, .budget = {100, 100, 100},
-                               .max_object = 60};
+    struct tmt_tiers_opts o = {
+        .policy = TMT_POLICY_LRU, .budget = {100, 100, 100}, .max_object = 60};
     t = tmt_tiers_new(&o);
     assert_non_null(t);
     get(t, 1, 61);
@@ -232,9 +232,12 @@ static void test_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lru_place_and_promote), cmocka_unit_test(test_pull_up_after_removal),
-        cmocka_unit_test(test_sizes),                 cmocka_unit_test(test_restore),
-        cmocka_unit_test(test_random_invariants),     cmocka_unit_test(test_names),
+        cmocka_unit_test(test_lru_place_and_promote),
+        cmocka_unit_test(test_pull_up_after_removal),
+        cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_restore),
+        cmocka_unit_test(test_random_invariants),
+        cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
