@@ -242,17 +242,6 @@ static void count_shard(struct edge_proxy *p, const struct pworker *w, size_t m)
 
 /* ---- keys ---- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static bool unreserved(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -266,63 +255,56 @@ static bool unreserved(char c)
  */
 static size_t normalize_path(struct tmt_slice in, char *out, size_t cap)
 {
+    static const char hx[] = "0123456789ABCDEF";
     if (in.len == 0 || in.p[0] != '/')
         return 0;
-    size_t n = 0;
-    size_t i = 0;
+    size_t n = 0, i = 0;
     while (i < in.len) {
-        /* at a '/': read one segment */
         while (i < in.len && in.p[i] == '/')
             i++;
-        char seg[MAX_KEY];
-        size_t sl = 0;
-        while (i < in.len && in.p[i] != '/') {
-            char c = in.p[i];
-            if (c == '%') {
-                if (in.len - i < 3)
-                    return 0;
-                int h = hexval(in.p[i + 1]), l = hexval(in.p[i + 2]);
-                if (h < 0 || l < 0)
-                    return 0;
-                char d = (char)(h * 16 + l);
-                if (sl + 3 > sizeof(seg))
-                    return 0;
-                if (unreserved(d)) {
-                    seg[sl++] = d;
-                } else {
-                    static const char hx[] = "0123456789ABCDEF";
-                    seg[sl++] = '%';
-                    seg[sl++] = hx[h];
-                    seg[sl++] = hx[l];
-                }
-                i += 3;
-                continue;
-            }
-            if (sl + 1 > sizeof(seg))
-                return 0;
-            seg[sl++] = c;
-            i++;
-        }
-        if (sl == 0)
-            continue;
-        if (sl == 1 && seg[0] == '.')
-            continue;
-        if (sl == 2 && seg[0] == '.' && seg[1] == '.') {
-            if (n == 0)
-                return 0;
-            while (n > 0 && out[n - 1] != '/')
-                n--;
-            n--; /* the '/' */
-            continue;
-        }
-        if (n + 1 + sl > cap)
+        if (i == in.len)
+            break;
+        /* One segment, written after a '/' at seg and dropped or undone if it is . or .. */
+        size_t seg = n;
+        if (n + 1 > cap)
             return 0;
         out[n++] = '/';
-        memcpy(out + n, seg, sl);
-        n += sl;
+        while (i < in.len && in.p[i] != '/') {
+            char c = in.p[i];
+            if (c != '%') {
+                if (n + 1 > cap)
+                    return 0;
+                out[n++] = c;
+                i++;
+                continue;
+            }
+            int h = in.len - i >= 3 ? tmt_hex_value((unsigned char)in.p[i + 1]) : -1;
+            int l = in.len - i >= 3 ? tmt_hex_value((unsigned char)in.p[i + 2]) : -1;
+            if (h < 0 || l < 0 || n + 3 > cap)
+                return 0;
+            char d = (char)(h * 16 + l);
+            if (unreserved(d)) {
+                out[n++] = d;
+            } else {
+                out[n++] = '%';
+                out[n++] = hx[h];
+                out[n++] = hx[l];
+            }
+            i += 3;
+        }
+        size_t sl = n - seg - 1;
+        if (sl == 1 && out[seg + 1] == '.') {
+            n = seg;
+        } else if (sl == 2 && out[seg + 1] == '.' && out[seg + 2] == '.') {
+            if (seg == 0)
+                return 0; /* above the root */
+            n = seg;
+            while (out[n - 1] != '/')
+                n--;
+            n--;
+        }
     }
-    bool trailing = in.p[in.len - 1] == '/';
-    if (n == 0 || trailing) {
+    if (n == 0 || in.p[in.len - 1] == '/') {
         if (n + 1 > cap)
             return 0;
         out[n++] = '/';
@@ -397,22 +379,19 @@ static void fill_unref(struct fill *f)
 
 /* ---- answering ---- */
 
-static bool skip_stored_on_serve(struct tmt_slice name, bool entity)
+/*
+ * For a 200 served through tmt_http_serve_entity: the stored fields it writes itself (from the
+ * object's derived validators and type). X-Cache and Age are never stored (see stored_field).
+ */
+static bool written_by_entity(const struct edge_obj *o, struct tmt_slice name)
 {
-    static const char *const always[] = {"x-cache", "age"};
-    for (size_t i = 0; i < TMT_ARRAY_LEN(always); i++) {
-        if (name.len == strlen(always[i]) && strncasecmp(name.p, always[i], name.len) == 0)
-            return true;
-    }
-    if (!entity)
-        return false;
-    /* tmt_http_serve_entity writes these itself */
-    static const char *const ent[] = {"content-type", "etag", "last-modified", "accept-ranges"};
-    for (size_t i = 0; i < TMT_ARRAY_LEN(ent); i++) {
-        if (name.len == strlen(ent[i]) && strncasecmp(name.p, ent[i], name.len) == 0)
-            return true;
-    }
-    return false;
+    if (name.len == 12 && strncasecmp(name.p, "content-type", 12) == 0)
+        return o->ctype[0] != '\0';
+    if (name.len == 4 && strncasecmp(name.p, "etag", 4) == 0)
+        return o->val.etag.len > 0;
+    if (name.len == 13 && strncasecmp(name.p, "last-modified", 13) == 0)
+        return o->val.last_modified >= 0;
+    return name.len == 13 && strncasecmp(name.p, "accept-ranges", 13) == 0;
 }
 
 struct our_fields {
@@ -444,25 +423,14 @@ static void serve_obj(struct edge_proxy *p, struct tmt_http_req *req, struct edg
     size_t n_of = build_fields(p, &of, xcache, cs_detail, age_ms / 1000);
     struct tmt_http_header h[MAX_FWD_HEADERS + 8];
     size_t n = 0;
+    /* A 200 goes through tmt_http_serve_entity, which writes the validators and the type. */
     bool entity = o->status == 200;
-    struct tmt_http_entity e = {.size = o->size, .fd = -1, .val = {.last_modified = -1}};
-    for (size_t i = 0; i < o->n_hdrs; i++) {
+    struct tmt_http_entity e = {.size = o->size, .fd = -1, .val = o->val};
+    if (entity && o->ctype[0] != '\0')
+        e.content_type = o->ctype;
+    for (size_t i = 0; i < o->n_hdrs && n < MAX_FWD_HEADERS; i++) {
         const struct tmt_http_header *f = &o->hdrs[i];
-        if (entity && f->name.len == 12 && strncasecmp(f->name.p, "content-type", 12) == 0) {
-            static _Thread_local char ct[256];
-            size_t l = TMT_MIN(f->value.len, sizeof(ct) - 1);
-            memcpy(ct, f->value.p, l);
-            ct[l] = '\0';
-            e.content_type = ct;
-        } else if (entity && f->name.len == 4 && strncasecmp(f->name.p, "etag", 4) == 0) {
-            e.val.etag = f->value;
-        } else if (entity && f->name.len == 13 &&
-                   strncasecmp(f->name.p, "last-modified", 13) == 0) {
-            int64_t t;
-            if (tmt_http_date_parse(f->value, &t) == TMT_OK)
-                e.val.last_modified = t;
-        }
-        if (skip_stored_on_serve(f->name, entity) || n >= MAX_FWD_HEADERS)
+        if (entity && written_by_entity(o, f->name))
             continue;
         h[n++] = *f;
     }
@@ -606,10 +574,8 @@ static void reader_step(struct reader *r)
         size_t n_of = build_fields(p, &of, "MISS", detail, 0);
         struct tmt_http_header h[MAX_FWD_HEADERS + 8];
         size_t n = 0;
-        for (size_t i = 0; i < o->n_hdrs && n < MAX_FWD_HEADERS; i++) {
-            if (!skip_stored_on_serve(o->hdrs[i].name, false))
-                h[n++] = o->hdrs[i];
-        }
+        for (size_t i = 0; i < o->n_hdrs && n < MAX_FWD_HEADERS; i++)
+            h[n++] = o->hdrs[i];
         for (size_t i = 0; i < n_of; i++)
             h[n++] = of.h[i];
         if (tmt_http_resp_start(r->req, o->status, h, n, (int64_t)f->cap) != TMT_OK) {

@@ -8,6 +8,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
 #include "tmt/kv.h"
@@ -21,6 +23,27 @@ static size_t fields_bytes(const struct tmt_http_header *h, size_t n)
     for (size_t i = 0; i < n; i++)
         b += h[i].name.len + h[i].value.len;
     return b;
+}
+
+/* Fills the fields derived from the header fields (see struct edge_obj). */
+static void obj_derive(struct edge_obj *o)
+{
+    o->val = (struct tmt_http_validators){.last_modified = -1};
+    o->ctype[0] = '\0';
+    for (size_t i = 0; i < o->n_hdrs; i++) {
+        struct tmt_slice n = o->hdrs[i].name, v = o->hdrs[i].value;
+        if (n.len == 12 && strncasecmp(n.p, "content-type", 12) == 0 && v.len < sizeof(o->ctype) &&
+            memchr(v.p, '\0', v.len) == NULL) {
+            memcpy(o->ctype, v.p, v.len);
+            o->ctype[v.len] = '\0';
+        } else if (n.len == 4 && strncasecmp(n.p, "etag", 4) == 0) {
+            o->val.etag = v;
+        } else if (n.len == 13 && strncasecmp(n.p, "last-modified", 13) == 0) {
+            int64_t t;
+            if (tmt_http_date_parse(v, &t) == TMT_OK)
+                o->val.last_modified = t;
+        }
+    }
 }
 
 struct edge_obj *edge_obj_new(uint64_t hkey, struct tmt_slice key, int status,
@@ -45,6 +68,7 @@ struct edge_obj *edge_obj_new(uint64_t hkey, struct tmt_slice key, int status,
         p += h[i].value.len;
     }
     o->n_hdrs = n;
+    obj_derive(o);
     if (body_cap > 0)
         o->body_mem = tmt_xmalloc(body_cap);
     o->body = o->body_mem;
@@ -163,13 +187,11 @@ static char *rec_build(const struct edge_obj *o, size_t *head_len)
         p += 4 + nl + vl;
     }
     memcpy(b, &rh, sizeof(rh));
-    XXH3_state_t *st = XXH3_createState();
-    TMT_ASSERT(st != NULL);
-    XXH3_64bits_reset(st);
-    XXH3_64bits_update(st, b + REC_SUM_OFF, len - REC_SUM_OFF);
-    XXH3_64bits_update(st, o->body, o->size);
-    rh.checksum = XXH3_64bits_digest(st);
-    XXH3_freeState(st);
+    XXH3_state_t st;
+    XXH3_64bits_reset(&st);
+    XXH3_64bits_update(&st, b + REC_SUM_OFF, len - REC_SUM_OFF);
+    XXH3_64bits_update(&st, o->body, o->size);
+    rh.checksum = XXH3_64bits_digest(&st);
     memcpy(b, &rh, sizeof(rh));
     *head_len = len;
     return b;
@@ -221,6 +243,7 @@ static struct edge_obj *rec_parse(uint64_t hkey, const char *p, size_t len, void
     if (q != fend)
         goto bad;
     o->n_hdrs = rh.n_fields;
+    obj_derive(o);
     o->body = fend;
     o->size = rh.body_len;
     o->meta = (struct edge_meta){.response_time_ms = rh.response_time_ms,

@@ -50,6 +50,12 @@ struct edge_obj {
     uint64_t size;
     struct edge_meta meta;
     struct tmt_policy_hint hint;
+    /*
+     * Derived once from the fields, so that a hit parses nothing: the validators, and the
+     * Content-Type as a C string (ctype[0] == 0 when absent or too long, then it stays a field).
+     */
+    struct tmt_http_validators val;
+    char ctype[128];
     /* owners of the memory above */
     void *pin;                   /* a pinned RocksDB value holding key, fields and body */
     char *mem;                   /* key and fields (objects built from a response) */

@@ -56,16 +56,6 @@ void tmt_h1_chunked_init(struct tmt_h1_chunked *d)
     *d = (struct tmt_h1_chunked){._state = CH_SIZE_START};
 }
 
-static inline int hex_value(unsigned char c)
-{
-    if ((unsigned)(c - '0') < 10)
-        return c - '0';
-    c |= 0x20;
-    if ((unsigned)(c - 'a') < 6)
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* Bytes refused inside extensions and trailer values: controls other than HTAB, and DEL. */
 static inline bool is_ctl(unsigned char c)
 {
@@ -115,7 +105,7 @@ static int step(struct tmt_h1_chunked *d, unsigned char c)
     int h;
     switch ((enum chunk_state)d->_state) {
     case CH_SIZE_START:
-        h = hex_value(c);
+        h = tmt_hex_value(c);
         if (h < 0)
             return fail(d, TMT_EINVAL);
         d->_chunk_left = (uint64_t)h;
@@ -124,7 +114,7 @@ static int step(struct tmt_h1_chunked *d, unsigned char c)
         d->_state = CH_SIZE;
         return 0;
     case CH_SIZE:
-        h = hex_value(c);
+        h = tmt_hex_value(c);
         if (h >= 0) {
             if (d->_chunk_left > (UINT64_MAX >> 4) || ++d->_size_digits > CHUNK_DIGITS_MAX)
                 return fail(d, TMT_ELIMIT);

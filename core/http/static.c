@@ -209,17 +209,6 @@ const char *tmt_static_content_type(const char *name, size_t len)
     return "application/octet-stream";
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /*
  * Decodes the request path into out (relative: no leading '/'), checking each component.
  * Returns 0, or the HTTP status to answer with *why set.
@@ -262,8 +251,8 @@ static int decode_path(struct tmt_slice path, char *out, size_t cap, const char 
         }
         ch = path.p[i];
         if (ch == '%') {
-            int hi = i + 2 < path.len ? hexval(path.p[i + 1]) : -1;
-            int lo = i + 2 < path.len ? hexval(path.p[i + 2]) : -1;
+            int hi = i + 2 < path.len ? tmt_hex_value((unsigned char)path.p[i + 1]) : -1;
+            int lo = i + 2 < path.len ? tmt_hex_value((unsigned char)path.p[i + 2]) : -1;
             if (hi < 0 || lo < 0) {
                 *why = "bad percent-encoding";
                 return 400;

@@ -64,6 +64,10 @@ class EdgeCache(unittest.TestCase):
             # Normalized paths and ignored queries under /v/ share the key.
             r = http_get(e.port, "/v/a1/./720p//%31.m4s?x=1")
             self.assertEqual(r.header("x-cache"), "HIT-hot")
+            r = http_get(e.port, "/v/a1/x/y/../../720p/1.m4s")
+            self.assertEqual(r.header("x-cache"), "HIT-hot")
+            self.assertEqual(http_get(e.port, "/v/../../etc").status, 400)
+            self.assertEqual(http_get(e.port, "/v/a1/%zz").status, 400)
             # HEAD and ranges come from the stored object.
             r = http_get(e.port, "/v/a1/720p/1.m4s", extra="Range: bytes=10-19\r\n")
             self.assertEqual(r.status, 206)

@@ -50,6 +50,17 @@ static inline uint64_t tmt_mix64(uint64_t x)
     return x;
 }
 
+/* The value of a hexadecimal digit (either case), or -1. */
+static inline int tmt_hex_value(unsigned char c)
+{
+    if ((unsigned)(c - '0') < 10)
+        return c - '0';
+    c |= 0x20;
+    if ((unsigned)(c - 'a') < 6)
+        return c - 'a' + 10;
+    return -1;
+}
+
 #define TMT_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define TMT_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define TMT_MAX(a, b) ((a) > (b) ? (a) : (b))
