@@ -22,4 +22,12 @@ const struct tmt_conf_key tmt_daemon_conf_keys[TMT_DAEMON_CONF_N_KEYS] = {
      .min = 0,
      .max = 256,
      .help = "worker threads, each with its own event loop and listener; 0 = one per core"},
+    {.section = "admin",
+     .name = "credential_file",
+     .type = TMT_CONF_PATH,
+     .offset = offsetof(struct tmt_daemon_conf, admin_credential_file),
+     .dflt = "",
+     .flags = TMT_CONF_RELOADABLE,
+     .help = "file holding the bearer credential (16 to 255 printable characters) that admin "
+             "calls other than /metrics and /healthz must send; empty = those calls are refused"},
 };

@@ -5,7 +5,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "tmt/admin.h"
@@ -13,10 +15,84 @@
 #include "tmt/metrics.h"
 #include "tmt/tls.h"
 
+/*
+ * Reads the admin credential from path into out: the file's first line, trailing white space
+ * dropped; 16 to TMT_ADMIN_CRED_MAX printable ASCII characters without spaces.
+ */
+static int credential_load(const char *path, char *out, size_t *out_len, struct tmt_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return tmt_err_set_errno(err, TMT_EIO, errno, "admin.credential_file: %s", path);
+    char buf[TMT_ADMIN_CRED_MAX + 64];
+    ssize_t n = read(fd, buf, sizeof(buf));
+    int e = errno;
+    close(fd);
+    if (n < 0)
+        return tmt_err_set_errno(err, TMT_EIO, e, "admin.credential_file: %s", path);
+    size_t len = 0;
+    while (len < (size_t)n && buf[len] != '\n' && buf[len] != '\r')
+        len++;
+    while (len > 0 && (buf[len - 1] == ' ' || buf[len - 1] == '\t'))
+        len--;
+    bool ok = len >= 16 && len <= TMT_ADMIN_CRED_MAX;
+    for (size_t i = 0; ok && i < len; i++)
+        ok = buf[i] > ' ' && buf[i] < 0x7f;
+    if (!ok)
+        return tmt_err_set(err, TMT_EINVAL,
+                           "admin.credential_file: %s: the first line must be 16 to %d printable "
+                           "characters without spaces",
+                           path, TMT_ADMIN_CRED_MAX);
+    memcpy(out, buf, len);
+    *out_len = len;
+    return TMT_OK;
+}
+
+/* Compares without an early exit, so the time taken does not tell how much matched. */
+static bool same_secret(const char *a, size_t a_len, const char *b, size_t b_len)
+{
+    unsigned char d = a_len == b_len ? 0 : 1;
+    for (size_t i = 0; i < a_len; i++)
+        d |= (unsigned char)(a[i] ^ b[i % (b_len > 0 ? b_len : 1)]);
+    return d == 0;
+}
+
+/* Answers 401/403 and returns false unless req carries the admin credential. */
+static bool admin_authorized(struct tmt_daemon_http *dh, struct tmt_http_req *req)
+{
+    const char *why = NULL;
+    if (dh->admin_cred_len == 0) {
+        tmt_http_respond_error(req, 403,
+                               "admin calls are disabled: set admin.credential_file in the config");
+        why = "no credential configured";
+    } else {
+        const struct tmt_http_header *h =
+            tmt_http_header_find(req->headers, req->n_headers, "authorization");
+        struct tmt_slice v = h != NULL ? h->value : (struct tmt_slice){"", 0};
+        bool bearer = v.len > 7 && strncasecmp(v.p, "bearer ", 7) == 0;
+        if (bearer && same_secret(v.p + 7, v.len - 7, dh->admin_cred, dh->admin_cred_len))
+            return true;
+        why = h == NULL ? "no credential sent" : "wrong credential";
+        static const struct tmt_http_header challenge[] = {
+            {TMT_SLICE_LIT("WWW-Authenticate"), TMT_SLICE_LIT("Bearer realm=\"admin\"")},
+            {TMT_SLICE_LIT("Content-Type"), TMT_SLICE_LIT("text/plain")}};
+        char body[96];
+        int bl = snprintf(body, sizeof(body), "401 Unauthorized: %s\n", why);
+        if (tmt_http_resp_start(req, 401, challenge, TMT_ARRAY_LEN(challenge), bl) == TMT_OK)
+            tmt_http_resp_copy(req, body, (size_t)bl);
+        tmt_http_resp_end(req);
+    }
+    tmt_log(TMT_LOG_WARN, "admin", "admin call refused", "client=%s path=%.*s why=\"%s\"",
+            req->client, (int)TMT_MIN(req->path.len, 200), req->path.p, why);
+    return false;
+}
+
 static void admin_handler(struct tmt_http_req *req, void *arg)
 {
     struct tmt_daemon_http *dh = arg;
     if (tmt_admin_serve(req, dh->metrics, true))
+        return;
+    if (!admin_authorized(dh, req))
         return;
     if (dh->admin_handler != NULL) {
         dh->admin_handler(req, dh->admin_arg);
@@ -36,6 +112,10 @@ int tmt_daemon_http_init(struct tmt_daemon_http *dh, struct tmt_loop *loop,
     dh->main_shard = dh->workers;
     dh->admin_handler = o->admin_handler;
     dh->admin_arg = o->admin_arg;
+    const char *cred = o->daemon->admin_credential_file;
+    if (cred != NULL && cred[0] != '\0' &&
+        credential_load(cred, dh->admin_cred, &dh->admin_cred_len, err) != TMT_OK)
+        return err->code;
 
     const char *alog = o->http->access_log;
     if (alog[0] != '\0') {
@@ -131,9 +211,25 @@ int tmt_daemon_http_run(struct tmt_daemon_http *dh, struct tmt_loop *loop,
     return 0;
 }
 
-void tmt_daemon_http_reload(struct tmt_daemon_http *dh, const struct tmt_http_conf *http,
-                            const char *tls_cert, const char *tls_key)
+void tmt_daemon_http_reload(struct tmt_daemon_http *dh, const struct tmt_daemon_conf *daemon,
+                            const struct tmt_http_conf *http, const char *tls_cert,
+                            const char *tls_key)
 {
+    const char *cred = daemon->admin_credential_file;
+    if (cred == NULL || cred[0] == '\0') {
+        dh->admin_cred_len = 0;
+    } else {
+        struct tmt_err cerr = {0};
+        char c[TMT_ADMIN_CRED_MAX];
+        size_t cl;
+        if (credential_load(cred, c, &cl, &cerr) == TMT_OK) {
+            memcpy(dh->admin_cred, c, cl);
+            dh->admin_cred_len = cl;
+        } else {
+            tmt_log(TMT_LOG_ERROR, "admin", "credential reload rejected; the old one stays",
+                    "why=\"%s\"", cerr.msg);
+        }
+    }
     struct tmt_server_limits l;
     tmt_http_conf_limits(http, &l);
     if (dh->server == NULL)

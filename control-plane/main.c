@@ -53,7 +53,7 @@ static void cp_reload(struct tmt_conf_snap *snap, void *arg)
 {
     (void)arg;
     const struct cp_conf *c = tmt_conf_snap_get(snap);
-    tmt_daemon_http_reload(&cp_http, &c->http, NULL, NULL);
+    tmt_daemon_http_reload(&cp_http, &c->daemon, &c->http, NULL, NULL);
 }
 
 static void cp_stop(void *arg)

@@ -49,6 +49,20 @@ static void edge_handle(struct tmt_http_req *req, void *arg)
                            "nothing is served here (set upstream.shields or static.root)");
 }
 
+/* Admin paths beyond /metrics and /healthz (the credential is checked before this runs). */
+static void edge_admin(struct tmt_http_req *req, void *arg)
+{
+    struct edge *e = arg;
+    if (tmt_http_slice_ieq(req->path, "/purge")) {
+        if (e->proxy == NULL)
+            tmt_http_respond_error(req, 409, "nothing is cached here (upstream.shields is empty)");
+        else
+            edge_proxy_purge(req, e->proxy);
+        return;
+    }
+    tmt_http_respond_error(req, 404, "no such admin path (try POST /purge)");
+}
+
 static int edge_start(struct tmt_loop *loop, struct tmt_conf_snap *snap, void *arg)
 {
     struct edge *e = arg;
@@ -65,6 +79,8 @@ static int edge_start(struct tmt_loop *loop, struct tmt_conf_snap *snap, void *a
         .tls_key = c->tls_key,
         .handler = edge_handle,
         .handler_arg = e,
+        .admin_handler = edge_admin,
+        .admin_arg = e,
     };
     if (tmt_daemon_http_init(&e->http, loop, &o, &err) != 0)
         goto fail;
@@ -96,7 +112,7 @@ static void edge_reload(struct tmt_conf_snap *snap, void *arg)
 {
     struct edge *e = arg;
     const struct edge_conf *c = tmt_conf_snap_get(snap);
-    tmt_daemon_http_reload(&e->http, &c->http, c->tls_cert, c->tls_key);
+    tmt_daemon_http_reload(&e->http, &c->daemon, &c->http, c->tls_cert, c->tls_key);
 }
 
 static void edge_stop(void *arg)

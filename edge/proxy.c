@@ -14,7 +14,7 @@
  *
  * XXX(#3): bodies larger than cache.max_object_size are refused with 502 rather than passed
  * through; stale-while-revalidate serves nothing stale yet (a stale object is revalidated in
- * line); responses with Vary are not stored; purge is not on the admin listener yet.
+ * line); responses with Vary are not stored.
  */
 #include "proxy.h"
 
@@ -208,6 +208,7 @@ struct fill {
     uint64_t received;
     bool known_len;
     bool storable;
+    bool purged; /* a purge matched it while in flight: nothing it brings is stored */
     bool revalidated;
     int fail_status;
     char fail_why[160];
@@ -698,12 +699,15 @@ static void on_not_modified(struct fill *f, const struct tmt_http_client_resp *r
                     &hc);
     struct edge_obj *o = edge_obj_refresh(s, h, n);
     set_meta(o, &hc, now);
-    if (hc.storable)
+    pthread_mutex_lock(&f->mu);
+    bool purged = f->purged;
+    pthread_mutex_unlock(&f->mu);
+    if (hc.storable && !purged)
         edge_store_replace(f->p->store, o);
     pthread_mutex_lock(&f->mu);
     f->obj = o;
     f->revalidated = true;
-    f->storable = hc.storable;
+    f->storable = hc.storable && !purged;
     f->known_len = true;
     f->cap = o->size;
     f->received = o->size;
@@ -753,7 +757,7 @@ static void up_on_head(void *arg, const struct tmt_http_client_resp *resp)
     f->obj = o;
     f->cap = cap;
     f->known_len = known;
-    f->storable = hc.storable && !vary && f->in_table;
+    f->storable = hc.storable && !vary && f->in_table && !f->purged;
     f->state = F_BODY;
     pthread_mutex_unlock(&f->mu);
     fill_notify(f);
@@ -828,7 +832,10 @@ static void up_on_done(void *arg, int rc, const struct tmt_err *err)
             return;
         }
         o->size = f->received;
-        if (f->storable && edge_store_put(p->store, o, mono_ms()) == TMT_TIER_NONE) {
+        pthread_mutex_lock(&f->mu);
+        bool storable = f->storable;
+        pthread_mutex_unlock(&f->mu);
+        if (storable && edge_store_put(p->store, o, mono_ms()) == TMT_TIER_NONE) {
             pthread_mutex_lock(&f->mu);
             f->storable = false;
             pthread_mutex_unlock(&f->mu);
@@ -985,27 +992,63 @@ static struct pworker *worker_of(struct edge_proxy *p, struct tmt_http_req *req)
     return w;
 }
 
+/*
+ * The cache key of a request path (still percent-encoded) and query (p NULL: none): the
+ * normalized path, plus '?' and the query outside /v/. Returns its length, or 0 with *status
+ * and *why saying what is wrong.
+ */
+static size_t cache_key(struct tmt_slice path, struct tmt_slice query, char *key, size_t cap,
+                        int *status, const char **why)
+{
+    size_t plen = normalize_path(path, key, cap);
+    if (plen == 0) {
+        *status = 400;
+        *why = "bad path";
+        return 0;
+    }
+    bool ours = plen >= 3 && memcmp(key, "/v/", 3) == 0;
+    size_t klen = plen;
+    if (!ours && query.p != NULL) {
+        if (plen + 1 + query.len > cap) {
+            *status = 414;
+            *why = "path and query too long";
+            return 0;
+        }
+        key[klen++] = '?';
+        memcpy(key + klen, query.p, query.len);
+        klen += query.len;
+    }
+    return klen;
+}
+
 void edge_proxy_handle(struct tmt_http_req *req, void *arg)
 {
     struct edge_proxy *p = arg;
     TMT_CHECK_OBJ(p, PROXY_MAGIC);
     struct pworker *w = worker_of(p, req);
-    char key[MAX_KEY];
-    size_t plen = normalize_path(req->path, key, sizeof(key) - 1);
-    if (plen == 0) {
-        tmt_http_respond_error(req, 400, "bad path");
-        return;
-    }
-    bool ours = plen >= 3 && memcmp(key, "/v/", 3) == 0;
-    size_t klen = plen;
-    if (!ours && req->query.p != NULL) {
-        if (plen + 1 + req->query.len > sizeof(key)) {
-            tmt_http_respond_error(req, 414, "path and query too long");
+    struct tmt_slice path = req->path;
+    bool tokened = path.len > 3 && memcmp(path.p, "/t/", 3) == 0;
+    if (tokened) {
+        /* /t/{token}/v/...: the token is not part of the key, the upstream path or the log. */
+        const char *slash = memchr(path.p + 3, '/', path.len - 3);
+        if (slash == NULL || slash == path.p + 3) {
+            tmt_http_respond_error(req, 400, "bad token path: /t/{token}/v/...");
             return;
         }
-        key[klen++] = '?';
-        memcpy(key + klen, req->query.p, req->query.len);
-        klen += req->query.len;
+        path = (struct tmt_slice){slash, path.len - (size_t)(slash - path.p)};
+        req->log_path = path;
+    }
+    char key[MAX_KEY];
+    int status = 0;
+    const char *why = NULL;
+    size_t klen = cache_key(path, req->query, key, sizeof(key) - 1, &status, &why);
+    if (klen == 0) {
+        tmt_http_respond_error(req, status, why);
+        return;
+    }
+    if (tokened && (klen < 3 || memcmp(key, "/v/", 3) != 0)) {
+        tmt_http_respond_error(req, 400, "a token path leads to /v/ only");
+        return;
     }
     uint64_t hkey = XXH3_64bits(key, klen);
     struct tmt_policy_hint hint;
@@ -1081,6 +1124,89 @@ void edge_proxy_handle(struct tmt_http_req *req, void *arg)
     reader_add(f, req, w, false);
     fill_attempt(f);
     fill_unref(f);
+}
+
+/* ---- purge (admin listener) ---- */
+
+/* Fills in flight that match stop being storable: what they bring is from before the purge. */
+static void unstore_fills(struct edge_proxy *p, uint64_t hkey, uint64_t group, bool by_group)
+{
+    pthread_mutex_lock(&p->fills.mu);
+    for (size_t b = by_group ? 0 : hkey % FILL_BUCKETS; b < FILL_BUCKETS; b++) {
+        for (struct fill *f = p->fills.b[b]; f != NULL; f = f->tnext) {
+            if (by_group ? f->hint.group == group : f->hkey == hkey) {
+                pthread_mutex_lock(&f->mu);
+                f->storable = false;
+                f->purged = true;
+                pthread_mutex_unlock(&f->mu);
+            }
+        }
+        if (!by_group)
+            break;
+    }
+    pthread_mutex_unlock(&p->fills.mu);
+}
+
+static bool asset_id_ok(const char *a, size_t n)
+{
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = a[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+void edge_proxy_purge(struct tmt_http_req *req, struct edge_proxy *p)
+{
+    TMT_CHECK_OBJ(p, PROXY_MAGIC);
+    if (req->method != TMT_HTTP_POST) {
+        tmt_http_respond_error(req, 405, "purge is POST /purge?key=PATH or ?asset=ID");
+        return;
+    }
+    char val[MAX_KEY], key[MAX_KEY];
+    size_t purged = 0;
+    long kl = tmt_http_query_param(req->query, "key", val, sizeof(val));
+    long al = tmt_http_query_param(req->query, "asset", val, sizeof(val));
+    if ((kl >= 0) == (al >= 0) || kl == -2 || al == -2) {
+        tmt_http_respond_error(req, 400, "give one of key=PATH or asset=ID, percent-encoded");
+        return;
+    }
+    if (kl >= 0) {
+        /* The key as a request target: path, then an optional query. */
+        const char *q = memchr(val, '?', (size_t)kl);
+        struct tmt_slice path = {val, q != NULL ? (size_t)(q - val) : (size_t)kl};
+        struct tmt_slice query = {NULL, 0};
+        if (q != NULL)
+            query = (struct tmt_slice){q + 1, (size_t)kl - path.len - 1};
+        int status = 0;
+        const char *why = NULL;
+        size_t klen = cache_key(path, query, key, sizeof(key) - 1, &status, &why);
+        if (klen == 0) {
+            tmt_http_respond_error(req, status, why);
+            return;
+        }
+        uint64_t hkey = XXH3_64bits(key, klen);
+        unstore_fills(p, hkey, 0, false);
+        purged = edge_store_remove(p->store, hkey) ? 1 : 0;
+        tmt_log(TMT_LOG_INFO, "edge", "purge", "key=%.*s purged=%zu", (int)TMT_MIN(klen, 300), key,
+                purged);
+    } else {
+        if (!asset_id_ok(val, (size_t)al)) {
+            tmt_http_respond_error(req, 400, "asset ids are 1 to 64 of [A-Za-z0-9_-]");
+            return;
+        }
+        uint64_t group = XXH3_64bits(val, (size_t)al);
+        unstore_fills(p, 0, group, true);
+        purged = edge_store_remove_group(p->store, group);
+        tmt_log(TMT_LOG_INFO, "edge", "purge", "asset=%.*s purged=%zu", (int)al, val, purged);
+    }
+    char body[64];
+    int bl = snprintf(body, sizeof(body), "{\"purged\":%zu}\n", purged);
+    tmt_http_respond(req, 200, "application/json", body, (size_t)bl);
 }
 
 /* ---- lifecycle ---- */

@@ -27,6 +27,13 @@ void edge_proxy_start(struct edge_proxy *p, struct tmt_loop *main_loop, unsigned
 /* The request handler (handler_arg: the proxy). */
 void edge_proxy_handle(struct tmt_http_req *req, void *arg);
 
+/*
+ * The admin call POST /purge?key=PATH (one key: a path, and a query outside /v/, as a viewer
+ * would request it, percent-encoded) or ?asset=ID (every key under /v/{ID}/). Answers 200 with
+ * {"purged":N}; fills in flight for what is purged are not stored. Any thread.
+ */
+void edge_proxy_purge(struct tmt_http_req *req, struct edge_proxy *p);
+
 /* After the servers have stopped (no handler runs any more). NULL-safe. */
 void edge_proxy_free(struct edge_proxy **p);
 

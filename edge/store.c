@@ -658,6 +658,65 @@ bool edge_store_remove(struct edge_store *s, uint64_t hkey)
     return t != TMT_TIER_NONE;
 }
 
+struct group_scan {
+    uint64_t group;
+    uint64_t *keys;
+    size_t n, cap;
+};
+
+static void group_add(struct group_scan *g, uint64_t hkey)
+{
+    if (g->n == g->cap) {
+        g->cap = g->cap ? g->cap * 2 : 64;
+        g->keys = tmt_xrealloc(g->keys, g->cap * sizeof(*g->keys));
+    }
+    g->keys[g->n++] = hkey;
+}
+
+static bool group_scan_one(void *arg, struct tmt_slice key, struct tmt_slice val)
+{
+    struct group_scan *g = arg;
+    struct rec_index ix;
+    if (key.len != 9 || val.len != sizeof(ix))
+        return true;
+    memcpy(&ix, val.p, sizeof(ix));
+    if (ix.group == g->group) {
+        uint64_t be;
+        memcpy(&be, key.p + 1, 8);
+        group_add(g, be64toh(be));
+    }
+    return true;
+}
+
+size_t edge_store_remove_group(struct edge_store *s, uint64_t group)
+{
+    TMT_CHECK_OBJ(s, STORE_MAGIC);
+    struct group_scan g = {.group = group};
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i <= s->hot_mask; i++) {
+        for (const struct edge_obj *e = s->hot[i]; e != NULL; e = e->hnext) {
+            if (e->hint.group == group)
+                group_add(&g, e->hkey);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    /* The index entries on disk are read without the lock (RocksDB iterators see a snapshot). */
+    for (unsigned t = TMT_TIER_WARM; t < TMT_TIER_N; t++) {
+        struct tmt_err err = {0};
+        if (s->kv[t] != NULL &&
+            tmt_kv_scan(s->kv[t], (struct tmt_slice){"m", 1}, group_scan_one, &g, &err) != TMT_OK)
+            tmt_log(TMT_LOG_ERROR, "store", "cannot scan the index for a purge",
+                    "tier=%s why=\"%s\"", tmt_tier_name((enum tmt_tier)t), err.msg);
+    }
+    size_t removed = 0;
+    for (size_t i = 0; i < g.n; i++) {
+        if (edge_store_remove(s, g.keys[i]))
+            removed++;
+    }
+    free(g.keys);
+    return removed;
+}
+
 void edge_store_stats(struct edge_store *s, struct edge_store_stats *out)
 {
     TMT_CHECK_OBJ(s, STORE_MAGIC);

@@ -114,6 +114,12 @@ void edge_store_replace(struct edge_store *s, struct edge_obj *o);
 /* Removes key (purge, invalidation). Returns true if it was stored. */
 bool edge_store_remove(struct edge_store *s, uint64_t hkey);
 
+/*
+ * Removes every object whose policy hint has this group (all of one asset's keys: purge by
+ * asset). Objects stored while it runs may stay. Returns how many it removed.
+ */
+size_t edge_store_remove_group(struct edge_store *s, uint64_t group);
+
 void edge_store_stats(struct edge_store *s, struct edge_store_stats *out);
 
 /* Bytes on disk of tier t (after a compaction, for tests). */

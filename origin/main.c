@@ -53,7 +53,7 @@ static void shield_reload(struct tmt_conf_snap *snap, void *arg)
 {
     (void)arg;
     const struct shield_conf *c = tmt_conf_snap_get(snap);
-    tmt_daemon_http_reload(&shield_http, &c->http, NULL, NULL);
+    tmt_daemon_http_reload(&shield_http, &c->daemon, &c->http, NULL, NULL);
 }
 
 static void shield_stop(void *arg)

@@ -159,6 +159,39 @@ const struct tmt_http_header *tmt_http_header_find(const struct tmt_http_header 
     return NULL;
 }
 
+long tmt_http_query_param(struct tmt_slice query, const char *name, char *out, size_t cap)
+{
+    size_t nl = strlen(name), i = 0;
+    while (i < query.len) {
+        size_t end = i;
+        while (end < query.len && query.p[end] != '&')
+            end++;
+        size_t eq = i;
+        while (eq < end && query.p[eq] != '=')
+            eq++;
+        if (eq - i == nl && memcmp(query.p + i, name, nl) == 0) {
+            size_t n = 0;
+            for (size_t k = eq + 1; k < end; k++) {
+                char c = query.p[k];
+                if (c == '%') {
+                    int h = k + 2 < end ? tmt_hex_value((unsigned char)query.p[k + 1]) : -1;
+                    int l = k + 2 < end ? tmt_hex_value((unsigned char)query.p[k + 2]) : -1;
+                    if (h < 0 || l < 0)
+                        return -2;
+                    c = (char)(h * 16 + l);
+                    k += 2;
+                }
+                if (n + 1 > cap)
+                    return -2;
+                out[n++] = c;
+            }
+            return (long)n;
+        }
+        i = end + 1;
+    }
+    return -1;
+}
+
 bool tmt_http_list_has(struct tmt_slice value, const char *lower_token)
 {
     size_t i = 0;

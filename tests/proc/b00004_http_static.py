@@ -339,7 +339,8 @@ class HttpStatic(unittest.TestCase):
         self.assertEqual(r.status, 200)
         self.assertEqual(r.header("Content-Type"), "text/plain; version=0.0.4")
         self.assertIn(b"# TYPE tmt_http_requests_total counter\n", r.body)
-        self.assertEqual(http_get(port, "/no-such").status, 404)
+        # Anything else needs admin.credential_file's credential, configured or not.
+        self.assertEqual(http_get(port, "/no-such").status, 403)
         # The viewer port serves files, not the admin endpoints.
         self.assertEqual(http_get(self.port, "/metrics").status, 404)
 

@@ -16,10 +16,13 @@
 struct tmt_daemon_conf {
     int log_level;   /* index into "error|warn|info|debug" */
     int64_t workers; /* worker threads; 0 = one per core */
+    /* admin.credential_file: the bearer credential admin calls other than /metrics and
+     * /healthz need; empty = those calls are refused */
+    char *admin_credential_file;
 };
 
 /* The count is a constant so that daemons can put the part in their static schema tables. */
-#define TMT_DAEMON_CONF_N_KEYS 2
+#define TMT_DAEMON_CONF_N_KEYS 3
 extern const struct tmt_conf_key tmt_daemon_conf_keys[TMT_DAEMON_CONF_N_KEYS];
 
 #define TMT_DAEMON_CONF_PART(base)                                                                 \

@@ -1,7 +1,8 @@
 /*
  * daemon_http.h: what every daemon does to serve HTTP, once: the counters registry, the main
  * server on its worker threads, the admin server (/metrics, /healthz and the daemon's own admin
- * paths) on the main loop, the access log, reload of the limits, and graceful stop.
+ * paths, which need the bearer credential of admin.credential_file) on the main loop, the access
+ * log, reload of the limits, and graceful stop.
  *
  * Two phases so that a daemon's other modules can add their counters: tmt_daemon_http_init
  * creates the registry and the servers (registering the server counters), the daemon registers
@@ -38,6 +39,8 @@ struct tmt_daemon_http_opts {
     void *admin_arg;
 };
 
+#define TMT_ADMIN_CRED_MAX 255
+
 struct tmt_daemon_http {
     struct tmt_metrics *metrics;
     struct tmt_server *server;
@@ -49,6 +52,9 @@ struct tmt_daemon_http {
     bool has_tls; /* listener 1 of server is the HTTPS one */
     tmt_http_handler_fn *admin_handler;
     void *admin_arg;
+    /* admin.credential_file's credential (length 0: admin calls refused); main loop only */
+    char admin_cred[TMT_ADMIN_CRED_MAX];
+    size_t admin_cred_len;
 };
 
 /* Phase one. Returns 0 or an error with err filled (nothing left to free on error). */
@@ -66,12 +72,14 @@ int tmt_daemon_http_run(struct tmt_daemon_http *dh, struct tmt_loop *loop,
                         const struct tmt_daemon_http_opts *o);
 
 /*
- * New limits from reloaded settings, and the certificate and key read again (tls_cert and
+ * New limits from reloaded settings, the admin credential read again (a file that does not load
+ * is logged and the old credential stays), and the certificate and key read again (tls_cert and
  * tls_key may name new files or the same files with new contents; NULL: no HTTPS listener). A
  * certificate that does not load is logged and the old one stays.
  */
-void tmt_daemon_http_reload(struct tmt_daemon_http *dh, const struct tmt_http_conf *http,
-                            const char *tls_cert, const char *tls_key);
+void tmt_daemon_http_reload(struct tmt_daemon_http *dh, const struct tmt_daemon_conf *daemon,
+                            const struct tmt_http_conf *http, const char *tls_cert,
+                            const char *tls_key);
 
 /* Graceful stop of both servers (blocks until the workers are done). */
 void tmt_daemon_http_stop(struct tmt_daemon_http *dh);

@@ -60,6 +60,13 @@ const struct tmt_http_header *tmt_http_header_find(const struct tmt_http_header 
  */
 bool tmt_http_list_has(struct tmt_slice value, const char *lower_token);
 
+/*
+ * The value of the first parameter `name` of a query string ("a=1&b=x%2Fy"), percent-decoded
+ * ('+' stays '+') into out: returns its length (0 for "name" or "name="), -1 if the parameter is
+ * absent, -2 if its value has a bad escape or does not fit in cap bytes.
+ */
+long tmt_http_query_param(struct tmt_slice query, const char *name, char *out, size_t cap);
+
 /* ---- HTTP dates (RFC 9110 section 5.6.7) ---- */
 
 #define TMT_HTTP_DATE_LEN 29 /* "Sun, 06 Nov 1994 08:49:37 GMT" */

@@ -287,3 +287,15 @@ def http_get(port, path="/", extra="", timeout=5.0):
     with RawConn(port, timeout) as c:
         c.send("GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%s\r\n" % (path, extra))
         return c.read_response()
+
+
+def http_request(port, method, path="/", extra="", body=b"", timeout=5.0):
+    """One HTTP/1.1 request of any method on a fresh connection; returns its Response."""
+    with RawConn(port, timeout) as c:
+        head = "%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%s" % (method, path, extra)
+        if body or method in ("POST", "PUT"):
+            head += "Content-Length: %d\r\n" % len(body)
+        c.send(head + "\r\n")
+        if body:
+            c.send(body)
+        return c.read_response(head_only=(method == "HEAD"))

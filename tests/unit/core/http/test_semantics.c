@@ -681,6 +681,40 @@ static void if_range_table(void **state)
     }
 }
 
+static void query_param_table(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *q, *name;
+        long want;
+        const char *val;
+    } cases[] = {
+        {"key=/v/a/1.m4s", "key", 10, "/v/a/1.m4s"},
+        {"x=1&key=%2Fv%2Fa%3Fb%3D1", "key", 8, "/v/a?b=1"},
+        {"keyx=1&key=2", "key", 1, "2"},
+        {"ke=1", "key", -1, NULL},
+        {"", "key", -1, NULL},
+        {"key", "key", 0, ""},
+        {"key=&a=b", "key", 0, ""},
+        {"key=a+b", "key", 3, "a+b"},
+        {"key=%2", "key", -2, NULL},
+        {"key=%zz", "key", -2, NULL},
+        {"key=%", "key", -2, NULL},
+        {"a=%zz&key=ok", "key", 2, "ok"},
+        {"key=0123456789abcdef", "key", -2, NULL}, /* longer than cap */
+        {"key=1&key=2", "key", 1, "1"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[16];
+        long got = tmt_http_query_param(sl(cases[i].q), cases[i].name, out, sizeof(out) - 1);
+        if (got != cases[i].want || (got >= 0 && (strlen(cases[i].val) != (size_t)got ||
+                                                  memcmp(out, cases[i].val, (size_t)got) != 0))) {
+            print_error("case %zu \"%s\": got %ld\n", i, cases[i].q, got);
+            fail();
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -689,6 +723,7 @@ int main(void)
         cmocka_unit_test(date_parse_prefixes),   cmocka_unit_test(range_table),
         cmocka_unit_test(range_invariant_small), cmocka_unit_test(cond_table),
         cmocka_unit_test(cond_no_headers),       cmocka_unit_test(if_range_table),
+        cmocka_unit_test(query_param_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

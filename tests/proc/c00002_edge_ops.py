@@ -1,0 +1,175 @@
+"""tomato-edge operations and request forms: admin calls need the bearer credential of
+admin.credential_file; purge by key and by asset removes stored objects (and a fill in flight
+for them is not stored); /t/{token}/ paths share the key and upstream path of /v/ and keep the
+token out of the access log."""
+import os
+import shutil
+import tempfile
+import threading
+import time
+import unittest
+
+from harness import Edge, http_get, http_request
+from harness.origin import Origin
+
+CRED = "s3cret-admin-credential-0123"
+
+
+def body(n, seed):
+    return bytes((i * 7 + seed) % 253 for i in range(n))
+
+
+class EdgeOps(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="tmt-edge-ops-")
+        self.origin = Origin()
+        self.cred_file = os.path.join(self.dir, "admin.cred")
+        with open(self.cred_file, "w") as f:
+            f.write(CRED + "\n")
+
+    def tearDown(self):
+        self.origin.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def edge(self, *sets, cred=True, workers=2):
+        extra = ["admin.credential_file=" + self.cred_file] if cred else []
+        return Edge("upstream.shields=" + self.origin.addr, "cache.hot_size=64k",
+                    "cache.warm_size=64k", "cache.cold_size=128k",
+                    "cache.max_object_size=16k", "cache.policy=lru",
+                    "cache.warm_path=" + os.path.join(self.dir, "warm"),
+                    "cache.cold_path=" + os.path.join(self.dir, "cold"), *extra, *sets,
+                    workers=workers)
+
+    def put(self, path, data, cc="max-age=600", **kw):
+        headers = {"Cache-Control": cc}
+        headers.update(kw.pop("headers", {}))
+        self.origin.put(path, body=data, headers=headers, **kw)
+
+    def purge(self, e, query, cred=CRED):
+        auth = "Authorization: Bearer %s\r\n" % cred if cred is not None else ""
+        return http_request(e.admin_port, "POST", "/purge?" + query, extra=auth)
+
+    def test_admin_credential(self):
+        with self.edge() as e:
+            # /metrics and /healthz stay open.
+            self.assertEqual(http_get(e.admin_port, "/healthz").status, 200)
+            self.assertEqual(http_get(e.admin_port, "/metrics").status, 200)
+            r = self.purge(e, "key=/v/a/1.m4s", cred=None)
+            self.assertEqual(r.status, 401)
+            self.assertIn("Bearer", r.header("www-authenticate"))
+            e.wait_line('msg="admin call refused"')
+            self.assertEqual(self.purge(e, "key=/v/a/1.m4s", cred=CRED[:-1]).status, 401)
+            self.assertEqual(self.purge(e, "key=/v/a/1.m4s", cred=CRED + "x").status, 401)
+            r = http_request(e.admin_port, "POST", "/purge?key=/v/a/1.m4s",
+                             extra="Authorization: Basic %s\r\n" % CRED)
+            self.assertEqual(r.status, 401)
+            self.assertEqual(self.purge(e, "key=/v/a/1.m4s").status, 200)
+            r = http_request(e.admin_port, "POST", "/nope",
+                             extra="Authorization: Bearer %s\r\n" % CRED)
+            self.assertEqual(r.status, 404)
+        # No credential configured: admin calls are refused, /metrics is not.
+        with self.edge(cred=False) as e:
+            self.assertEqual(self.purge(e, "key=/v/a/1.m4s").status, 403)
+            self.assertEqual(http_get(e.admin_port, "/metrics").status, 200)
+
+    def test_bad_credential_file_is_a_start_error(self):
+        bad = os.path.join(self.dir, "short.cred")
+        with open(bad, "w") as f:
+            f.write("short\n")
+        for path in (bad, os.path.join(self.dir, "missing.cred")):
+            with self.assertRaises(Exception):
+                with Edge("upstream.shields=" + self.origin.addr,
+                          "cache.warm_path=" + os.path.join(self.dir, "w2"),
+                          "cache.cold_path=" + os.path.join(self.dir, "c2"),
+                          "admin.credential_file=" + path):
+                    pass
+
+    def test_purge_by_key_and_asset(self):
+        keys = ["/v/a1/720p/1.m4s", "/v/a1/720p/2.m4s", "/v/a1/master.m3u8", "/v/a2/720p/1.m4s",
+                "/other/x.txt?q=1"]
+        for i, k in enumerate(keys):
+            self.put(k, body(3000 + i, i))
+        with self.edge() as e:
+            for k in keys:
+                self.assertEqual(http_get(e.port, k).header("x-cache"), "MISS")
+            # Push some to warm and cold so that purge reaches every tier.
+            for i in range(40):
+                self.put("/filler/%d" % i, body(4000, i))
+                http_get(e.port, "/filler/%d" % i)
+            tiers = {k: http_get(e.port, k).header("x-cache") for k in keys}
+            self.assertTrue(all(t.startswith("HIT") for t in tiers.values()), tiers)
+            # One key (given as a viewer would: un-normalized, percent-encoded in the query).
+            r = self.purge(e, "key=%2Fv%2Fa1%2F.%2F720p%2F%2F1.m4s")
+            self.assertEqual(r.status, 200, r.body)
+            self.assertEqual(r.body, b'{"purged":1}\n')
+            self.assertEqual(http_get(e.port, keys[0]).header("x-cache"), "MISS")
+            self.assertEqual(self.origin.count(keys[0]), 2)
+            self.assertEqual(self.purge(e, "key=/v/nothing/here").body, b'{"purged":0}\n')
+            # A query counts outside /v/.
+            self.assertEqual(self.purge(e, "key=/other/x.txt%3Fq%3D2").body, b'{"purged":0}\n')
+            self.assertEqual(self.purge(e, "key=/other/x.txt%3Fq%3D1").body, b'{"purged":1}\n')
+            # A whole asset: its three keys (key 0 again stored by the refetch), not a2's.
+            r = self.purge(e, "asset=a1")
+            self.assertEqual(r.body, b'{"purged":3}\n')
+            for k in keys[:3]:
+                self.assertEqual(http_get(e.port, k).header("x-cache"), "MISS", k)
+            self.assertTrue(http_get(e.port, keys[3]).header("x-cache").startswith("HIT"))
+            e.wait_line('msg="purge" asset=a1 purged=3')
+            # Bad calls.
+            self.assertEqual(self.purge(e, "asset=a/b").status, 400)
+            self.assertEqual(self.purge(e, "asset=" + "x" * 65).status, 400)
+            self.assertEqual(self.purge(e, "key=/a&asset=b").status, 400)
+            self.assertEqual(self.purge(e, "").status, 400)
+            self.assertEqual(self.purge(e, "key=%zz").status, 400)
+            self.assertEqual(self.purge(e, "key=/../x").status, 400)
+            r = http_request(e.admin_port, "GET", "/purge?key=/x",
+                             extra="Authorization: Bearer %s\r\n" % CRED)
+            self.assertEqual(r.status, 405)
+            self.assertEqual(self.origin.count(keys[3]), 1)
+
+    def test_purge_during_fill_is_not_stored(self):
+        self.put("/v/a3/720p/1.m4s", body(6000, 3))
+        self.origin.hold("/v/a3/720p/1.m4s")
+        with self.edge() as e:
+            res = {}
+            t = threading.Thread(target=lambda: res.update(r=http_get(e.port, "/v/a3/720p/1.m4s")))
+            t.start()
+            self.origin.wait_waiting("/v/a3/720p/1.m4s", 1)
+            self.assertEqual(self.purge(e, "asset=a3").body, b'{"purged":0}\n')
+            self.origin.release("/v/a3/720p/1.m4s")
+            t.join(10)
+            self.assertEqual(res["r"].status, 200)
+            self.assertEqual(res["r"].body, body(6000, 3))
+            # The fill's bytes predate the purge: the next request misses again.
+            self.assertEqual(http_get(e.port, "/v/a3/720p/1.m4s").header("x-cache"), "MISS")
+            self.assertEqual(self.origin.count("/v/a3/720p/1.m4s"), 2)
+
+    def test_token_path_shares_key_and_hides_token(self):
+        data = body(5000, 9)
+        self.put("/v/a4/720p/1.m4s", data)
+        log = os.path.join(self.dir, "access.log")
+        with self.edge("log.access_log=" + log) as e:
+            r = http_get(e.port, "/t/eyJhbGciOiJIUzI1NiJ9.e30.c2ln/v/a4/720p/1.m4s")
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.body, data)
+            self.assertEqual(r.header("x-cache"), "MISS")
+            r = http_get(e.port, "/v/a4/720p/1.m4s")
+            self.assertEqual(r.header("x-cache"), "HIT-hot")
+            r = http_get(e.port, "/t/another-token/v/a4/./720p/1.m4s")
+            self.assertEqual(r.header("x-cache"), "HIT-hot")
+            # The upstream saw /v/... once, never the token.
+            self.assertEqual(self.origin.count("/v/a4/720p/1.m4s"), 1)
+            self.assertEqual(http_get(e.port, "/t//v/a4/720p/1.m4s").status, 400)
+            self.assertEqual(http_get(e.port, "/t/tok").status, 400)
+            self.assertEqual(http_get(e.port, "/t/tok/other/x").status, 400)
+            self.assertEqual(http_get(e.port, "/t/tok/v/../../x").status, 400)
+            e.stop()
+        with open(log) as f:
+            text = f.read()
+        self.assertIn("/v/a4/720p/1.m4s", text)
+        self.assertNotIn("eyJhbGciOiJIUzI1NiJ9", text)
+        self.assertNotIn("another-token", text)
+
+
+if __name__ == "__main__":
+    unittest.main()
