@@ -12,9 +12,12 @@
  * Upstreams are tried in rendezvous order for the key (highest mix of key hash and upstream
  * hash first); a connect error, a timeout before the head, or a 5xx moves to the next one.
  *
+ * Vary keeps one variant per key (the request values it was stored with ride along as ':name'
+ * fields); stale-while-revalidate serves the stored object and revalidates it with a fill that
+ * has no reader.
+ *
  * XXX(#3): bodies larger than cache.max_object_size are refused with 502 rather than passed
- * through; stale-while-revalidate serves nothing stale yet (a stale object is revalidated in
- * line); responses with Vary are not stored.
+ * through.
  */
 #include "proxy.h"
 
@@ -395,6 +398,27 @@ static bool written_by_entity(const struct edge_obj *o, struct tmt_slice name)
     return name.len == 13 && strncasecmp(name.p, "accept-ranges", 13) == 0;
 }
 
+/* The request values a Vary response was stored with (see struct edge_obj): never sent. */
+static bool internal_field(const struct edge_obj *o, struct tmt_slice name)
+{
+    return o->vary && name.len > 0 && name.p[0] == ':';
+}
+
+/* May o (stored with Vary or not) answer a request with these header fields? */
+static bool vary_ok(const struct edge_obj *o, const struct tmt_http_header *req, size_t n_req)
+{
+    if (!o->vary)
+        return true;
+    struct tmt_http_header stored[MAX_FWD_HEADERS];
+    size_t n = 0;
+    for (size_t i = 0; i < o->n_hdrs && n < MAX_FWD_HEADERS; i++) {
+        struct tmt_slice nm = o->hdrs[i].name;
+        if (nm.len > 1 && nm.p[0] == ':')
+            stored[n++] = (struct tmt_http_header){{nm.p + 1, nm.len - 1}, o->hdrs[i].value};
+    }
+    return tmt_hc_vary_match(o->hdrs, o->n_hdrs, stored, n, req, n_req);
+}
+
 struct our_fields {
     char age[24];
     char status[200];
@@ -431,7 +455,7 @@ static void serve_obj(struct edge_proxy *p, struct tmt_http_req *req, struct edg
         e.content_type = o->ctype;
     for (size_t i = 0; i < o->n_hdrs && n < MAX_FWD_HEADERS; i++) {
         const struct tmt_http_header *f = &o->hdrs[i];
-        if (entity && written_by_entity(o, f->name))
+        if ((entity && written_by_entity(o, f->name)) || internal_field(o, f->name))
             continue;
         h[n++] = *f;
     }
@@ -471,9 +495,30 @@ static bool stale_if_error_ok(const struct edge_obj *o, int64_t now_ms)
     return age < o->meta.lifetime_ms + o->meta.sie_ms;
 }
 
+/* May o be served stale while it is revalidated in the background (RFC 5861)? */
+static bool stale_while_revalidate_ok(const struct edge_obj *o, int64_t now_ms)
+{
+    if (o->meta.swr_ms < 0 || (o->meta.flags & (EDGE_META_MUST_REVALIDATE | EDGE_META_NO_CACHE)))
+        return false;
+    int64_t age = tmt_hc_current_age_ms(o->meta.initial_age_ms, o->meta.response_time_ms, now_ms);
+    return age < o->meta.lifetime_ms + o->meta.swr_ms;
+}
+
+static void serve_swr(struct edge_proxy *p, struct tmt_http_req *req, struct edge_obj *o)
+{
+    count(p, req, M_STALE, 1);
+    req->cache_status = "stale";
+    serve_obj(p, req, o, "STALE", "hit; detail=stale-while-revalidate");
+}
+
 /* ---- readers ---- */
 
 static void reader_step(struct reader *r);
+static struct fill *fill_new(struct edge_proxy *p, struct pworker *w, struct tmt_http_req *req,
+                             uint64_t hkey, const char *key, size_t key_len, const char *path,
+                             size_t path_len, const struct tmt_policy_hint *hint);
+static void reader_add(struct fill *f, struct tmt_http_req *req, struct pworker *w, bool joined);
+static void fill_attempt(struct fill *f);
 
 static void reader_posted(void *arg)
 {
@@ -531,9 +576,24 @@ static void reader_step(struct reader *r)
         edge_obj_unref(o);
         return;
     }
+    if (!r->started && r->joined && o != NULL && !vary_ok(o, r->req->headers, r->req->n_headers)) {
+        /* The response varies on fields this request has otherwise: a fill of its own (not
+         * stored: the stored variant is the first request's). */
+        edge_obj_unref(o);
+        struct tmt_http_req *req = r->req;
+        struct pworker *w = r->w;
+        struct fill *nf =
+            fill_new(p, w, req, f->hkey, f->key, f->key_len, f->path, f->path_len, &f->hint);
+        reader_finish(r);
+        reader_add(nf, req, w, false);
+        fill_attempt(nf);
+        fill_unref(nf);
+        return;
+    }
     if (st == F_FAILED && !r->started) {
         edge_obj_unref(o);
-        if (stale_if_error_ok(f->stale, (int64_t)wall_ms())) {
+        if (stale_if_error_ok(f->stale, (int64_t)wall_ms()) &&
+            vary_ok(f->stale, r->req->headers, r->req->n_headers)) {
             edge_obj_ref(f->stale);
             count(p, r->req, M_STALE, 1);
             r->req->cache_status = "stale";
@@ -575,8 +635,10 @@ static void reader_step(struct reader *r)
         size_t n_of = build_fields(p, &of, "MISS", detail, 0);
         struct tmt_http_header h[MAX_FWD_HEADERS + 8];
         size_t n = 0;
-        for (size_t i = 0; i < o->n_hdrs && n < MAX_FWD_HEADERS; i++)
-            h[n++] = o->hdrs[i];
+        for (size_t i = 0; i < o->n_hdrs && n < MAX_FWD_HEADERS; i++) {
+            if (!internal_field(o, o->hdrs[i].name))
+                h[n++] = o->hdrs[i];
+        }
         for (size_t i = 0; i < n_of; i++)
             h[n++] = of.h[i];
         if (tmt_http_resp_start(r->req, o->status, h, n, (int64_t)f->cap) != TMT_OK) {
@@ -714,6 +776,26 @@ static void on_not_modified(struct fill *f, const struct tmt_http_client_resp *r
     pthread_mutex_unlock(&f->mu);
 }
 
+/* Is the field `name` listed in one of resp's Vary lines? */
+static bool vary_names(const struct tmt_http_client_resp *resp, struct tmt_slice name)
+{
+    char lower[64];
+    if (name.len >= sizeof(lower))
+        return false;
+    for (size_t i = 0; i < name.len; i++) {
+        char c = name.p[i];
+        lower[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+    lower[name.len] = '\0';
+    for (size_t i = 0; i < resp->n_headers; i++) {
+        struct tmt_slice nm = resp->headers[i].name;
+        if (nm.len == 4 && strncasecmp(nm.p, "vary", 4) == 0 &&
+            tmt_http_list_has(resp->headers[i].value, lower))
+            return true;
+    }
+    return false;
+}
+
 static void up_on_head(void *arg, const struct tmt_http_client_resp *resp)
 {
     struct fill *f = arg;
@@ -736,11 +818,27 @@ static void up_on_head(void *arg, const struct tmt_http_client_resp *resp)
         fill_unref(f); /* the call's reference */
         return;
     }
-    struct tmt_http_header h[MAX_FWD_HEADERS];
+    struct tmt_http_header h[MAX_FWD_HEADERS * 2];
     size_t n = 0;
+    bool vary = false;
     for (size_t i = 0; i < resp->n_headers && n < MAX_FWD_HEADERS; i++) {
-        if (stored_field(resp->headers[i].name, resp->headers, resp->n_headers))
+        struct tmt_slice nm = resp->headers[i].name;
+        if (stored_field(nm, resp->headers, resp->n_headers) && (nm.len == 0 || nm.p[0] != ':')) {
             h[n++] = resp->headers[i];
+            vary = vary || (nm.len == 4 && strncasecmp(nm.p, "vary", 4) == 0);
+        }
+    }
+    /* With Vary, the request's values of the fields it names, as ':name' fields (see edge_obj). */
+    char vnames[MAX_FWD_HEADERS * 64];
+    size_t vused = 0;
+    for (size_t i = 0; vary && i < f->n_fwd && n < TMT_ARRAY_LEN(h); i++) {
+        struct tmt_slice nm = f->fwd[i].name;
+        if (nm.len + 1 > sizeof(vnames) - vused || !vary_names(resp, nm))
+            continue;
+        vnames[vused] = ':';
+        memcpy(vnames + vused + 1, nm.p, nm.len);
+        h[n++] = (struct tmt_http_header){{vnames + vused, nm.len + 1}, f->fwd[i].value};
+        vused += nm.len + 1;
     }
     int64_t now = (int64_t)wall_ms();
     struct tmt_hc_resp hc;
@@ -752,12 +850,11 @@ static void up_on_head(void *arg, const struct tmt_http_client_resp *resp)
         edge_obj_new(f->hkey, (struct tmt_slice){f->key, f->key_len}, resp->status, h, n, cap);
     o->hint = f->hint;
     set_meta(o, &hc, now);
-    bool vary = tmt_http_header_find(resp->headers, resp->n_headers, "vary") != NULL;
     pthread_mutex_lock(&f->mu);
     f->obj = o;
     f->cap = cap;
     f->known_len = known;
-    f->storable = hc.storable && !vary && f->in_table && !f->purged;
+    f->storable = hc.storable && f->in_table && !f->purged;
     f->state = F_BODY;
     pthread_mutex_unlock(&f->mu);
     fill_notify(f);
@@ -1073,6 +1170,11 @@ void edge_proxy_handle(struct tmt_http_req *req, void *arg)
     enum tmt_tier tier;
     struct edge_obj *o =
         edge_store_get(p->store, hkey, (struct tmt_slice){key, klen}, mono_ms(), &tier);
+    if (o != NULL && !vary_ok(o, req->headers, req->n_headers)) {
+        /* Stored for another variant: this request's fill replaces it. */
+        edge_obj_unref(o);
+        o = NULL;
+    }
     if (o != NULL && fresh(o, now)) {
         static const size_t hit_m[] = {M_HIT_HOT, M_HIT_WARM, M_HIT_COLD};
         static const size_t byte_m[] = {M_BYTES_HOT, M_BYTES_WARM, M_BYTES_COLD};
@@ -1085,8 +1187,15 @@ void edge_proxy_handle(struct tmt_http_req *req, void *arg)
         return;
     }
 
+    /* Stale within stale-while-revalidate: served now, revalidated in the background. */
+    bool swr = o != NULL && stale_while_revalidate_ok(o, now);
     pthread_mutex_lock(&p->fills.mu);
     struct fill *f = table_find(&p->fills, hkey, key, klen);
+    if (f != NULL && swr) {
+        pthread_mutex_unlock(&p->fills.mu);
+        serve_swr(p, req, o);
+        return;
+    }
     if (f != NULL) {
         atomic_fetch_add(&f->refs, 1);
         pthread_mutex_unlock(&p->fills.mu);
@@ -1118,6 +1227,14 @@ void edge_proxy_handle(struct tmt_http_req *req, void *arg)
                 f->ims[h->value.len] = '\0';
             }
         }
+    }
+    if (swr) {
+        /* A fill with no reader: it stores (or refreshes) what it gets, if anything. */
+        edge_obj_ref(o);
+        serve_swr(p, req, o);
+        fill_attempt(f);
+        fill_unref(f);
+        return;
     }
     count(p, req, M_MISS, 1);
     req->cache_status = "miss";

@@ -30,6 +30,7 @@ static void obj_derive(struct edge_obj *o)
 {
     o->val = (struct tmt_http_validators){.last_modified = -1};
     o->ctype[0] = '\0';
+    o->vary = false;
     for (size_t i = 0; i < o->n_hdrs; i++) {
         struct tmt_slice n = o->hdrs[i].name, v = o->hdrs[i].value;
         if (n.len == 12 && strncasecmp(n.p, "content-type", 12) == 0 && v.len < sizeof(o->ctype) &&
@@ -38,6 +39,8 @@ static void obj_derive(struct edge_obj *o)
             o->ctype[v.len] = '\0';
         } else if (n.len == 4 && strncasecmp(n.p, "etag", 4) == 0) {
             o->val.etag = v;
+        } else if (n.len == 4 && strncasecmp(n.p, "vary", 4) == 0) {
+            o->vary = true;
         } else if (n.len == 13 && strncasecmp(n.p, "last-modified", 13) == 0) {
             int64_t t;
             if (tmt_http_date_parse(v, &t) == TMT_OK)

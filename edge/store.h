@@ -56,6 +56,11 @@ struct edge_obj {
      */
     struct tmt_http_validators val;
     char ctype[128];
+    /*
+     * The response has Vary: then the fields also hold, under the field name prefixed with ':'
+     * (never a valid field name, never sent), the request's values of each field it names.
+     */
+    bool vary;
     /* owners of the memory above */
     void *pin;                   /* a pinned RocksDB value holding key, fields and body */
     char *mem;                   /* key and fields (objects built from a response) */

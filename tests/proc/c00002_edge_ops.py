@@ -144,6 +144,90 @@ class EdgeOps(unittest.TestCase):
             self.assertEqual(http_get(e.port, "/v/a3/720p/1.m4s").header("x-cache"), "MISS")
             self.assertEqual(self.origin.count("/v/a3/720p/1.m4s"), 2)
 
+    def test_vary(self):
+        path = "/api/vary"
+        data = body(2000, 5)
+        self.put(path, data, headers={"Vary": "Accept-Encoding, X-Variant"})
+        gz = "Accept-Encoding: gzip\r\n"
+        br = "Accept-Encoding: br\r\n"
+        with self.edge() as e:
+            r = http_get(e.port, path, extra=gz)
+            self.assertEqual((r.status, r.header("x-cache")), (200, "MISS"))
+            self.assertEqual(r.header("vary"), "Accept-Encoding, X-Variant")
+            r = http_get(e.port, path, extra="Accept-Encoding:  GZIP \r\n")
+            self.assertEqual(r.header("x-cache"), "HIT-hot")  # Accept-Encoding: any case
+            self.assertEqual(r.body, data)
+            # The request values it was stored with are never sent.
+            self.assertFalse(any(k.startswith(":") for k, _ in r.headers), r.headers)
+            self.assertEqual(http_get(e.port, path, extra=br).header("x-cache"), "MISS")
+            self.assertEqual(http_get(e.port, path, extra=br).header("x-cache"), "HIT-hot")
+            self.assertEqual(http_get(e.port, path, extra=br + "X-Variant: 1\r\n")
+                             .header("x-cache"), "MISS")
+            self.assertEqual(http_get(e.port, path).header("x-cache"), "MISS")
+            self.assertEqual(http_get(e.port, path).header("x-cache"), "HIT-hot")
+            self.assertEqual(self.origin.count(path), 4)
+            # Vary: * is never stored.
+            self.put("/api/star", data, headers={"Vary": "*"})
+            self.assertEqual(http_get(e.port, "/api/star").header("x-cache"), "MISS")
+            self.assertEqual(http_get(e.port, "/api/star").header("x-cache"), "MISS")
+            # Requests waiting on one fill that turns out to vary: each variant gets its own
+            # response; only the first is stored.
+            self.put("/api/v2", data, headers={"Vary": "Accept-Encoding"})
+            self.origin.hold("/api/v2")
+            res = {}
+            ts = [threading.Thread(target=lambda n=n, x=x: res.update(
+                {n: http_get(e.port, "/api/v2", extra=x)})) for n, x in (("a", gz), ("b", br))]
+            ts[0].start()
+            self.origin.wait_waiting("/api/v2", 1)
+            ts[1].start()
+            time.sleep(0.3)
+            self.origin.release("/api/v2")
+            for t in ts:
+                t.join(10)
+            self.assertEqual(res["a"].body, data)
+            self.assertEqual(res["b"].body, data)
+            self.assertEqual(self.origin.count("/api/v2"), 2)
+            seen = sorted(r.headers.get("accept-encoding") for r in self.origin.requests_for("/api/v2"))
+            self.assertEqual(seen, ["br", "gzip"])
+            self.assertEqual(http_get(e.port, "/api/v2", extra=gz).header("x-cache"), "HIT-hot")
+
+    def test_stale_while_revalidate(self):
+        path = "/v/a5/master.m3u8"
+        old, new = body(1500, 1), body(1500, 2)
+        self.put(path, old, cc="max-age=1, stale-while-revalidate=30")
+        self.put("/v/a5/strict.m3u8", old, cc="max-age=1, stale-while-revalidate=30, "
+                 "must-revalidate")
+        with self.edge() as e:
+            self.assertEqual(http_get(e.port, path).header("x-cache"), "MISS")
+            self.assertEqual(http_get(e.port, "/v/a5/strict.m3u8").header("x-cache"), "MISS")
+            time.sleep(1.3)
+            # Stale: answered at once from the store while the origin holds the revalidation.
+            self.put(path, new, cc="max-age=60, stale-while-revalidate=30")
+            self.origin.hold(path)
+            r = http_get(e.port, path)
+            self.assertEqual((r.status, r.header("x-cache"), r.body), (200, "STALE", old))
+            self.assertIn("stale-while-revalidate", r.header("cache-status"))
+            self.origin.wait_waiting(path, 1)
+            # More requests meanwhile: stale too, and no second upstream request.
+            self.assertEqual(http_get(e.port, path).header("x-cache"), "STALE")
+            self.origin.release(path)
+            deadline = time.time() + 5
+            while time.time() < deadline:
+                r = http_get(e.port, path)
+                if r.body == new:
+                    break
+                time.sleep(0.05)
+            self.assertEqual((r.header("x-cache"), r.body), ("HIT-hot", new))
+            self.assertEqual(self.origin.count(path), 2)
+            # The revalidation carried the stored validator.
+            self.assertIsNotNone(self.origin.requests_for(path)[1].headers.get("if-none-match"))
+            # must-revalidate: never served stale.
+            r = http_get(e.port, "/v/a5/strict.m3u8")
+            self.assertIn(r.header("x-cache"), ("REVALIDATED", "MISS"))
+            self.assertEqual(self.origin.count("/v/a5/strict.m3u8"), 2)
+            m = e.metrics()
+            self.assertGreaterEqual(m.get('tmt_edge_requests_total{result="stale"}', 0), 2)
+
     def test_token_path_shares_key_and_hides_token(self):
         data = body(5000, 9)
         self.put("/v/a4/720p/1.m4s", data)
