@@ -24,7 +24,8 @@ struct edge_conf {
     uint64_t hot_size, warm_size, cold_size, max_object_size;
     char *warm_path, *cold_path;
     int64_t warm_zstd, cold_zstd;
-    int policy; /* enum tmt_policy_kind */
+    int policy;       /* enum tmt_policy_kind */
+    int policy_clock; /* 0 real, 1 frozen */
     uint64_t heuristic_max_ms;
     bool cdn_cache_control;
     char *cache_name; /* the Cache-Status entry's name */

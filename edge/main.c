@@ -53,14 +53,21 @@ static void edge_handle(struct tmt_http_req *req, void *arg)
 static void edge_admin(struct tmt_http_req *req, void *arg)
 {
     struct edge *e = arg;
-    if (tmt_http_slice_ieq(req->path, "/purge")) {
-        if (e->proxy == NULL)
-            tmt_http_respond_error(req, 409, "nothing is cached here (upstream.shields is empty)");
-        else
-            edge_proxy_purge(req, e->proxy);
+    bool purge = tmt_http_slice_ieq(req->path, "/purge");
+    bool report = tmt_http_slice_ieq(req->path, "/cache");
+    bool compact = tmt_http_slice_ieq(req->path, "/cache/compact");
+    if (!purge && !report && !compact) {
+        tmt_http_respond_error(req, 404,
+                               "no such admin path (POST /purge, GET /cache, "
+                               "POST /cache/compact)");
         return;
     }
-    tmt_http_respond_error(req, 404, "no such admin path (try POST /purge)");
+    if (e->proxy == NULL)
+        tmt_http_respond_error(req, 409, "nothing is cached here (upstream.shields is empty)");
+    else if (purge)
+        edge_proxy_purge(req, e->proxy);
+    else
+        edge_proxy_cache_report(req, e->proxy, compact);
 }
 
 static int edge_start(struct tmt_loop *loop, struct tmt_conf_snap *snap, void *arg)

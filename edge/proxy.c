@@ -316,31 +316,6 @@ static size_t normalize_path(struct tmt_slice in, char *out, size_t cap)
     return n;
 }
 
-/* The policy's hint from a /v/{asset}/{rendition}/{n}.m4s key: the asset, the segment number. */
-static void key_hint(const char *k, size_t len, struct tmt_policy_hint *h)
-{
-    h->group = 0;
-    h->position = 0;
-    if (len < 4 || memcmp(k, "/v/", 3) != 0)
-        return;
-    const char *a = k + 3, *end = k + len;
-    const char *slash = memchr(a, '/', (size_t)(end - a));
-    if (slash == NULL)
-        return;
-    h->group = XXH3_64bits(a, (size_t)(slash - a));
-    const char *last = end;
-    while (last > slash && last[-1] != '/')
-        last--;
-    if (last == slash + 1)
-        return; /* /v/{asset}/master.m3u8 */
-    uint32_t n = 0;
-    const char *q = last;
-    while (q < end && *q >= '0' && *q <= '9' && n < 100000000)
-        n = n * 10 + (uint32_t)(*q++ - '0');
-    if (q > last && end - q == 4 && memcmp(q, ".m4s", 4) == 0)
-        h->position = n;
-}
-
 /* ---- fills table ---- */
 
 static struct fill *table_find(struct fill_table *t, uint64_t hkey, const char *key, size_t len)
@@ -1149,7 +1124,7 @@ void edge_proxy_handle(struct tmt_http_req *req, void *arg)
     }
     uint64_t hkey = XXH3_64bits(key, klen);
     struct tmt_policy_hint hint;
-    key_hint(key, klen, &hint);
+    tmt_policy_hint_of_key(key, klen, &hint);
     bool cacheable = req->method == TMT_HTTP_GET || req->method == TMT_HTTP_HEAD;
 
     if (!cacheable) {
@@ -1169,7 +1144,7 @@ void edge_proxy_handle(struct tmt_http_req *req, void *arg)
     int64_t now = (int64_t)wall_ms();
     enum tmt_tier tier;
     struct edge_obj *o =
-        edge_store_get(p->store, hkey, (struct tmt_slice){key, klen}, mono_ms(), &tier);
+        edge_store_get(p->store, hkey, (struct tmt_slice){key, klen}, &hint, mono_ms(), &tier);
     if (o != NULL && !vary_ok(o, req->headers, req->n_headers)) {
         /* Stored for another variant: this request's fill replaces it. */
         edge_obj_unref(o);
@@ -1326,6 +1301,39 @@ void edge_proxy_purge(struct tmt_http_req *req, struct edge_proxy *p)
     tmt_http_respond(req, 200, "application/json", body, (size_t)bl);
 }
 
+void edge_proxy_cache_report(struct tmt_http_req *req, struct edge_proxy *p, bool compact)
+{
+    TMT_CHECK_OBJ(p, PROXY_MAGIC);
+    if (req->method != (compact ? TMT_HTTP_POST : TMT_HTTP_GET)) {
+        tmt_http_respond_error(req, 405, compact ? "use POST /cache/compact" : "use GET /cache");
+        return;
+    }
+    uint64_t disk[TMT_TIER_N] = {0};
+    for (unsigned t = TMT_TIER_WARM; t < TMT_TIER_N; t++)
+        disk[t] = edge_store_disk_bytes(p->store, (enum tmt_tier)t, compact);
+    struct edge_store_stats st;
+    edge_store_stats(p->store, &st);
+    char body[1024];
+    size_t n = 0;
+    n += (size_t)snprintf(body + n, sizeof(body) - n, "{");
+    for (unsigned t = 0; t < TMT_TIER_N; t++) {
+        n += (size_t)snprintf(body + n, sizeof(body) - n,
+                              "%s\"%s\":{\"budget\":%" PRIu64 ",\"bytes\":%" PRIu64
+                              ",\"objects\":%" PRIu64,
+                              t > 0 ? "," : "", tmt_tier_name((enum tmt_tier)t), st.budget[t],
+                              st.bytes[t], st.objects[t]);
+        if (t != TMT_TIER_HOT)
+            n += (size_t)snprintf(body + n, sizeof(body) - n, ",\"disk_bytes\":%" PRIu64, disk[t]);
+        n += (size_t)snprintf(body + n, sizeof(body) - n, "}");
+    }
+    n += (size_t)snprintf(body + n, sizeof(body) - n, "}\n");
+    if (compact)
+        tmt_log(TMT_LOG_INFO, "edge", "cache compacted",
+                "warm_disk_bytes=%" PRIu64 " cold_disk_bytes=%" PRIu64, disk[TMT_TIER_WARM],
+                disk[TMT_TIER_COLD]);
+    tmt_http_respond(req, 200, "application/json", body, TMT_MIN(n, sizeof(body) - 1));
+}
+
 /* ---- lifecycle ---- */
 
 struct edge_proxy *edge_proxy_new(const struct edge_conf *c, unsigned n_workers,
@@ -1360,6 +1368,7 @@ struct edge_proxy *edge_proxy_new(const struct edge_conf *c, unsigned n_workers,
         .path = {NULL, c->warm_path, c->cold_path},
         .zstd_level = {0, (int)c->warm_zstd, (int)c->cold_zstd},
         .start_ms = mono_ms(),
+        .frozen_clock = c->policy_clock == 1,
     };
     p->store = edge_store_open(&so, err);
     if (p->store == NULL) {

@@ -6,6 +6,8 @@
 #ifndef EDGE_PROXY_H
 #define EDGE_PROXY_H
 
+#include <stdbool.h>
+
 #include "edge_conf.h"
 #include "tmt/err.h"
 #include "tmt/server.h"
@@ -33,6 +35,13 @@ void edge_proxy_handle(struct tmt_http_req *req, void *arg);
  * {"purged":N}; fills in flight for what is purged are not stored. Any thread.
  */
 void edge_proxy_purge(struct tmt_http_req *req, struct edge_proxy *p);
+
+/*
+ * The admin calls GET /cache (budget, accounted bytes and objects per tier, bytes on disk of warm
+ * and cold) and POST /cache/compact (the same after a full compaction of warm and cold, which
+ * blocks the calling loop while it runs). Any thread.
+ */
+void edge_proxy_cache_report(struct tmt_http_req *req, struct edge_proxy *p, bool compact);
 
 /* After the servers have stopped (no handler runs any more). NULL-safe. */
 void edge_proxy_free(struct edge_proxy **p);

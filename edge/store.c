@@ -276,6 +276,7 @@ struct edge_store {
     struct tmt_tiers *tiers;
     struct tmt_kv *kv[TMT_TIER_N]; /* warm and cold; NULL for hot and unused tiers */
     uint64_t start_ms;
+    bool frozen_clock;
     /* hot objects: chained table keyed by hash */
     struct edge_obj **hot;
     size_t hot_mask, hot_n;
@@ -463,6 +464,8 @@ static void drop_bad(struct edge_store *s)
 
 static uint64_t now_s(const struct edge_store *s, uint64_t now_ms)
 {
+    if (s->frozen_clock)
+        return 0;
     return now_ms > s->start_ms ? (now_ms - s->start_ms) / 1000 : 0;
 }
 
@@ -508,6 +511,7 @@ struct edge_store *edge_store_open(const struct edge_store_opts *o, struct tmt_e
     s->magic = STORE_MAGIC;
     pthread_mutex_init(&s->mu, NULL);
     s->start_ms = o->start_ms;
+    s->frozen_clock = o->frozen_clock;
     s->hot_mask = 1023;
     s->hot = tmt_xcalloc(s->hot_mask + 1, sizeof(*s->hot));
     struct tmt_tiers_opts to = {
@@ -581,7 +585,8 @@ static bool key_eq(struct tmt_slice a, struct tmt_slice b)
 }
 
 struct edge_obj *edge_store_get(struct edge_store *s, uint64_t hkey, struct tmt_slice key,
-                                uint64_t now_ms, enum tmt_tier *tier)
+                                const struct tmt_policy_hint *hint, uint64_t now_ms,
+                                enum tmt_tier *tier)
 {
     TMT_CHECK_OBJ(s, STORE_MAGIC);
     struct edge_obj *o = NULL;
@@ -589,7 +594,7 @@ struct edge_obj *edge_store_get(struct edge_store *s, uint64_t hkey, struct tmt_
     pthread_mutex_lock(&s->mu);
     if (tmt_tiers_where(s->tiers, hkey) == TMT_TIER_NONE)
         goto out;
-    enum tmt_tier from = tmt_tiers_access(s->tiers, hkey, 0, now_s(s, now_ms), NULL);
+    enum tmt_tier from = tmt_tiers_access(s->tiers, hkey, 0, now_s(s, now_ms), hint);
     enum tmt_tier now_at = tmt_tiers_where(s->tiers, hkey);
     if (now_at == TMT_TIER_HOT) {
         o = *hot_slot(s, hkey);
@@ -728,6 +733,7 @@ void edge_store_stats(struct edge_store *s, struct edge_store_stats *out)
     for (unsigned t = 0; t < TMT_TIER_N; t++) {
         out->objects[t] = tmt_tiers_objects(s->tiers, (enum tmt_tier)t);
         out->bytes[t] = tmt_tiers_bytes(s->tiers, (enum tmt_tier)t);
+        out->budget[t] = tmt_tiers_budget(s->tiers, (enum tmt_tier)t);
     }
     pthread_mutex_unlock(&s->mu);
 }

@@ -86,10 +86,11 @@ struct edge_store_opts {
     const char *path[TMT_TIER_N]; /* warm and cold directories (hot: unused) */
     int zstd_level[TMT_TIER_N];
     uint64_t start_ms; /* monotonic ms: the policy's clock is seconds since then */
+    bool frozen_clock; /* the policy's clock stays at 0 (replay checks) */
 };
 
 struct edge_store_stats {
-    uint64_t objects[TMT_TIER_N], bytes[TMT_TIER_N];
+    uint64_t objects[TMT_TIER_N], bytes[TMT_TIER_N], budget[TMT_TIER_N];
     uint64_t promotions, demotions, evictions, checksum_failures, write_errors, restored;
 };
 
@@ -100,12 +101,14 @@ struct edge_store *edge_store_open(const struct edge_store_opts *o, struct tmt_e
 void edge_store_close(struct edge_store **s);
 
 /*
- * One request for a stored object: counts it in the tier model (which may move objects) and
+ * One request for a stored object: counts it in the tier model with the key's hint (as
+ * tomato-cachesim does; the policy may use it on hits too), which may move objects, and
  * returns a reference to the object and the tier it was served from, or NULL (a miss: not
  * stored, or its stored copy was bad). key must match the stored key exactly.
  */
 struct edge_obj *edge_store_get(struct edge_store *s, uint64_t hkey, struct tmt_slice key,
-                                uint64_t now_ms, enum tmt_tier *tier);
+                                const struct tmt_policy_hint *hint, uint64_t now_ms,
+                                enum tmt_tier *tier);
 
 /*
  * Stores a complete object (the request that missed counts here), replacing what was stored

@@ -29,9 +29,30 @@ static int kv_fail(struct tmt_err *err, const char *what, const char *path, char
     return TMT_EIO;
 }
 
+/* mkdir -p: creates path and the directories above it that are missing. */
+static int mkdirs(const char *path)
+{
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof(buf)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i < n; i++) {
+        if (buf[i] != '/')
+            continue;
+        buf[i] = '\0';
+        if (mkdir(buf, 0750) != 0 && errno != EEXIST)
+            return -1;
+        buf[i] = '/';
+    }
+    return mkdir(buf, 0750) != 0 && errno != EEXIST ? -1 : 0;
+}
+
 struct tmt_kv *tmt_kv_open(const struct tmt_kv_opts *o, struct tmt_err *err)
 {
-    if (mkdir(o->path, 0750) != 0 && errno != EEXIST) {
+    if (mkdirs(o->path) != 0) {
         tmt_err_set_errno(err, TMT_EIO, errno, "cannot create %s", o->path);
         return NULL;
     }
@@ -212,6 +233,21 @@ uint64_t tmt_kv_disk_bytes(struct tmt_kv *kv)
 void tmt_kv_compact(struct tmt_kv *kv)
 {
     TMT_CHECK_OBJ(kv, KV_MAGIC);
-    rocksdb_flush_wal(kv->db, 0, NULL);
-    rocksdb_compact_range(kv->db, NULL, 0, NULL, 0);
+    char *msg = NULL;
+    rocksdb_flush_wal(kv->db, 0, &msg);
+    free(msg);
+    /* Every blob file rewritten too (the garbage of deleted values goes), then back to the
+     * usual age cutoff. */
+    static const char *const k[] = {"blob_garbage_collection_age_cutoff"};
+    static const char *const all[] = {"1.0"}, *const usual[] = {"0.5"};
+    msg = NULL;
+    rocksdb_set_options(kv->db, 1, k, all, &msg);
+    free(msg);
+    rocksdb_compactoptions_t *co = rocksdb_compactoptions_create();
+    rocksdb_compactoptions_set_bottommost_level_compaction(co, 2 /* kForce */);
+    rocksdb_compact_range_opt(kv->db, co, NULL, 0, NULL, 0);
+    rocksdb_compactoptions_destroy(co);
+    msg = NULL;
+    rocksdb_set_options(kv->db, 1, k, usual, &msg);
+    free(msg);
 }

@@ -11,6 +11,7 @@
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "policy_int.h"
 #include "tmt/base.h"
@@ -278,4 +279,28 @@ bool tmt_policy_kind_parse(const char *name, enum tmt_policy_kind *kind)
         }
     }
     return false;
+}
+
+void tmt_policy_hint_of_key(const char *k, size_t len, struct tmt_policy_hint *h)
+{
+    h->group = 0;
+    h->position = 0;
+    if (len < 4 || memcmp(k, "/v/", 3) != 0)
+        return;
+    const char *a = k + 3, *end = k + len;
+    const char *slash = memchr(a, '/', (size_t)(end - a));
+    if (slash == NULL)
+        return;
+    h->group = XXH3_64bits(a, (size_t)(slash - a));
+    const char *last = end;
+    while (last > slash && last[-1] != '/')
+        last--;
+    if (last == slash + 1)
+        return; /* /v/{asset}/master.m3u8 */
+    uint32_t n = 0;
+    const char *q = last;
+    while (q < end && *q >= '0' && *q <= '9' && n < 100000000)
+        n = n * 10 + (uint32_t)(*q++ - '0');
+    if (q > last && end - q == 4 && memcmp(q, ".m4s", 4) == 0)
+        h->position = n;
 }

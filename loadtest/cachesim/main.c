@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "tmt/cache_policy.h"
 #include "tmt/cache_tiers.h"
@@ -30,6 +31,7 @@ struct sim_conf {
     int policy; /* enum tmt_policy_kind */
     uint64_t hot_size, warm_size, max_object;
     char *decisions;
+    int keys; /* 0: obj_id, 1: path */
 };
 
 static const struct tmt_conf_key sim_keys[] = {
@@ -77,6 +79,15 @@ static const struct tmt_conf_key sim_keys[] = {
      .offset = offsetof(struct sim_conf, decisions),
      .dflt = "",
      .help = "write one line per request (hot, warm, cold or miss) to this file; empty = none"},
+    {.section = "sim",
+     .name = "keys",
+     .type = TMT_CONF_ENUM,
+     .offset = offsetof(struct sim_conf, keys),
+     .dflt = "id",
+     .choices = "id|path",
+     .help = "what the policy sees as the key: the trace's obj_id (and its asset and segment), or "
+             "what tomato-edge sees for the replayed URL path (its hash and hint): for checking "
+             "--decisions against a live edge"},
 };
 
 static void sim_check(const void *settings, struct tmt_conf_check *chk)
@@ -100,7 +111,7 @@ static const struct tmt_prog_flag sim_flags[] = {
     {"trace", "FILE", "sim.trace"},          {"size", "BYTES", "sim.size"},
     {"policy", "NAME", "sim.policy"},        {"hot-size", "BYTES", "sim.hot_size"},
     {"warm-size", "BYTES", "sim.warm_size"}, {"max-object-size", "BYTES", "sim.max_object_size"},
-    {"decisions", "FILE", "sim.decisions"},
+    {"decisions", "FILE", "sim.decisions"},  {"keys", "id|path", "sim.keys"},
 };
 
 static const struct tmt_prog sim_prog = {
@@ -213,8 +224,16 @@ int main(int argc, char **argv)
             footprint += req.size;
         if (tiers != NULL) {
             struct tmt_policy_hint hint;
-            trace_hint(req.obj_id, &hint);
-            enum tmt_tier t = tmt_tiers_access(tiers, req.obj_id, req.size, req.time_s, &hint);
+            uint64_t key = req.obj_id;
+            if (conf->keys == 1) {
+                char path[64];
+                size_t pl = tmt_trace_path(req.obj_id, path, sizeof(path));
+                key = XXH3_64bits(path, pl);
+                tmt_policy_hint_of_key(path, pl, &hint);
+            } else {
+                trace_hint(req.obj_id, &hint);
+            }
+            enum tmt_tier t = tmt_tiers_access(tiers, key, req.size, req.time_s, &hint);
             if (t == TMT_TIER_NONE) {
                 misses++;
                 missed_bytes += req.size;

@@ -4,6 +4,7 @@
 #include "tmt/trace.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,4 +121,22 @@ void tmt_trace_decode(uint64_t obj_id, struct tmt_trace_obj *out)
     out->asset = obj_id / 1000000u;
     out->rung = (unsigned)(obj_id / 10000u % 100u);
     out->seg = (unsigned)(obj_id % 10000u);
+}
+
+size_t tmt_trace_path(uint64_t obj_id, char *out, size_t cap)
+{
+    struct tmt_trace_obj o;
+    tmt_trace_decode(obj_id, &o);
+    int n;
+    if (o.rung == 99)
+        n = snprintf(out, cap, "/v/a%" PRIu64 "/master.m3u8", o.asset);
+    else if (o.seg == 0)
+        n = snprintf(out, cap, "/v/a%" PRIu64 "/r%u/init.mp4", o.asset, o.rung);
+    else if (o.seg == 9999)
+        n = snprintf(out, cap, "/v/a%" PRIu64 "/r%u/index.m3u8", o.asset, o.rung);
+    else
+        n = snprintf(out, cap, "/v/a%" PRIu64 "/r%u/%u.m4s", o.asset, o.rung, o.seg);
+    if (n < 0)
+        n = 0;
+    return TMT_MIN((size_t)n, cap > 0 ? cap - 1 : 0);
 }

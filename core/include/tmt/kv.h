@@ -32,7 +32,8 @@ struct tmt_kv_opts {
 
 struct tmt_kv;
 
-/* Opens (or creates) the store. NULL with err filled (the path and RocksDB's reason). */
+/* Opens (or creates, with missing parent directories) the store. NULL with err filled (the path
+ * and RocksDB's reason). */
 struct tmt_kv *tmt_kv_open(const struct tmt_kv_opts *o, struct tmt_err *err);
 /* Flushes the memtables to files (the next open replays no log) and closes. NULL-safe. */
 void tmt_kv_close(struct tmt_kv **kv);

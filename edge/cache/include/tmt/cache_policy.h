@@ -21,6 +21,7 @@
 #define TMT_CACHE_POLICY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -78,6 +79,13 @@ struct tmt_policy_hint {
     uint64_t group;
     uint32_t position;
 };
+
+/*
+ * The hint of a cache key (a normalized path): under /v/{asset}/ the group is the XXH3-64 hash of
+ * the asset id, and {n}.m4s (a media segment) gives position n; other keys have no group (0) and
+ * position 0. tomato-edge and tomato-cachesim (with path keys) both call this.
+ */
+void tmt_policy_hint_of_key(const char *key, size_t len, struct tmt_policy_hint *hint);
 
 /*
  * Creates an empty policy holding at most budget_bytes of objects. on_evict may be NULL.

@@ -41,4 +41,11 @@ struct tmt_trace_obj {
 };
 void tmt_trace_decode(uint64_t obj_id, struct tmt_trace_obj *out);
 
+/*
+ * The URL path a replay requests for obj_id: /v/a{asset}/r{rung}/{seg}.m4s, .../init.mp4 (seg 0),
+ * .../index.m3u8 (seg 9999), /v/a{asset}/master.m3u8 (rung 99). Writes a NUL-terminated path
+ * (cap >= 64 always suffices) and returns its length.
+ */
+size_t tmt_trace_path(uint64_t obj_id, char *out, size_t cap);
+
 #endif
