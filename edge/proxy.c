@@ -16,8 +16,10 @@
  * fields); stale-while-revalidate serves the stored object and revalidates it with a fill that
  * has no reader.
  *
- * XXX(#3): bodies larger than cache.max_object_size are refused with 502 rather than passed
- * through.
+ * A body larger than cache.max_object_size (by Content-Length, or an unknown-length body once
+ * it outgrows it) is passed through: copied piece by piece to the clients of the fill's own
+ * worker, with the upstream paused while they lag; clients on other workers make fills of
+ * their own, and nothing is kept.
  */
 #include "proxy.h"
 
@@ -213,6 +215,14 @@ struct fill {
     bool storable;
     bool purged; /* a purge matched it while in flight: nothing it brings is stored */
     bool revalidated;
+    /*
+     * Pass mode (a body over cache.max_object_size): nothing is kept; the owner worker's
+     * readers are sent each piece as it arrives, other workers' readers make fills of their
+     * own. Owner thread only: pass_out (bytes handed to clients, not yet sent) and paused.
+     */
+    bool pass;
+    bool paused;
+    uint64_t pass_out;
     int fail_status;
     char fail_why[160];
     struct reader *readers;
@@ -530,6 +540,109 @@ static void reader_finish(struct reader *r)
     }
 }
 
+/* Gives r's request a fill of its own (on r's worker, not stored), and finishes r. */
+static void reader_refill(struct reader *r)
+{
+    struct fill *f = r->f;
+    struct tmt_http_req *req = r->req;
+    struct pworker *w = r->w;
+    struct fill *nf =
+        fill_new(f->p, w, req, f->hkey, f->key, f->key_len, f->path, f->path_len, &f->hint);
+    reader_finish(r);
+    reader_add(nf, req, w, false);
+    fill_attempt(nf);
+    fill_unref(nf);
+}
+
+#define PASS_HIGH (1u << 20) /* bytes queued to clients before the upstream is paused */
+#define PASS_LOW (256u << 10)
+
+struct pass_piece {
+    struct fill *f;
+    size_t len;
+    char data[];
+};
+
+static void pass_release(void *arg)
+{
+    struct pass_piece *pc = arg;
+    struct fill *f = pc->f;
+    f->pass_out -= pc->len;
+    if (f->paused && f->pass_out < PASS_LOW && f->call != NULL) {
+        f->paused = false;
+        tmt_http_call_resume(f->call);
+    }
+    free(pc);
+    fill_unref(f);
+}
+
+/* Pass mode, owner thread: a copy of the piece to each started reader; pauses the upstream
+ * while clients lag. */
+static void pass_push(struct fill *f, const char *data, size_t len)
+{
+    struct reader *to[64];
+    size_t n = 0;
+    pthread_mutex_lock(&f->mu);
+    for (struct reader *r = f->readers; r != NULL && n < TMT_ARRAY_LEN(to); r = r->next) {
+        if (r->started && !r->done && r->w == f->owner)
+            to[n++] = r;
+    }
+    pthread_mutex_unlock(&f->mu);
+    for (size_t i = 0; i < n; i++) {
+        struct pass_piece *pc = tmt_xmalloc(sizeof(*pc) + len);
+        pc->f = f;
+        pc->len = len;
+        memcpy(pc->data, data, len);
+        atomic_fetch_add(&f->refs, 1);
+        f->pass_out += len;
+        to[i]->sent += len;
+        tmt_http_resp_ref(to[i]->req, pc->data, len, pass_release, pc);
+    }
+    if (!f->paused && f->pass_out > PASS_HIGH && f->call != NULL) {
+        f->paused = true;
+        tmt_http_call_pause(f->call);
+    }
+}
+
+/* Pass mode, a reader's step: other workers' readers refill; the owner's start or end. */
+static void pass_step(struct reader *r, enum fill_state st, struct edge_obj *o, uint64_t received)
+{
+    struct fill *f = r->f;
+    struct edge_proxy *p = f->p;
+    if (!r->started && r->w != f->owner) {
+        reader_refill(r);
+        return;
+    }
+    if (!r->started) {
+        struct our_fields of;
+        size_t n_of = build_fields(p, &of, "MISS", "fwd=miss; detail=larger-than-max-object", 0);
+        struct tmt_http_header h[MAX_FWD_HEADERS + 8];
+        size_t n = 0;
+        for (size_t i = 0; i < o->n_hdrs && n < MAX_FWD_HEADERS; i++) {
+            if (!internal_field(o, o->hdrs[i].name))
+                h[n++] = o->hdrs[i];
+        }
+        for (size_t i = 0; i < n_of; i++)
+            h[n++] = of.h[i];
+        if (tmt_http_resp_start(r->req, o->status, h, n, f->known_len ? (int64_t)f->cap : -1) !=
+            TMT_OK) {
+            reader_finish(r);
+            return;
+        }
+        r->started = true;
+        if (received > 0 && o->body != NULL) {
+            /* What an unknown-length body had buffered before it outgrew the limit. */
+            edge_obj_ref(o);
+            tmt_http_resp_ref(r->req, o->body, received, edge_obj_release, o);
+            r->sent = received;
+        }
+    }
+    if (st == F_DONE || st == F_FAILED) {
+        tmt_http_resp_end(r->req);
+        reader_finish(r);
+    }
+}
+
 static void reader_step(struct reader *r)
 {
     struct fill *f = r->f;
@@ -542,6 +655,7 @@ static void reader_step(struct reader *r)
     bool known_len = f->known_len;
     bool revalidated = f->revalidated;
     bool stored = f->storable;
+    bool pass = f->pass;
     struct edge_obj *o = f->obj;
     if (o != NULL)
         edge_obj_ref(o);
@@ -555,14 +669,12 @@ static void reader_step(struct reader *r)
         /* The response varies on fields this request has otherwise: a fill of its own (not
          * stored: the stored variant is the first request's). */
         edge_obj_unref(o);
-        struct tmt_http_req *req = r->req;
-        struct pworker *w = r->w;
-        struct fill *nf =
-            fill_new(p, w, req, f->hkey, f->key, f->key_len, f->path, f->path_len, &f->hint);
-        reader_finish(r);
-        reader_add(nf, req, w, false);
-        fill_attempt(nf);
-        fill_unref(nf);
+        reader_refill(r);
+        return;
+    }
+    if (pass && o != NULL && (r->started || st != F_FAILED)) {
+        pass_step(r, st, o, received);
+        edge_obj_unref(o);
         return;
     }
     if (st == F_FAILED && !r->started) {
@@ -787,12 +899,7 @@ static void up_on_head(void *arg, const struct tmt_http_client_resp *resp)
         on_not_modified(f, resp);
         return;
     }
-    if (resp->content_length > (int64_t)p->max_object) {
-        fill_fail(f, 502, "upstream response larger than cache.max_object_size");
-        tmt_http_call_cancel(&f->call);
-        fill_unref(f); /* the call's reference */
-        return;
-    }
+    bool pass = resp->content_length > (int64_t)p->max_object;
     struct tmt_http_header h[MAX_FWD_HEADERS * 2];
     size_t n = 0;
     bool vary = false;
@@ -821,16 +928,30 @@ static void up_on_head(void *arg, const struct tmt_http_client_resp *resp)
                     resp->n_headers, f->request_time_ms, now, &hc);
     bool known = resp->content_length >= 0;
     uint64_t cap = known ? (uint64_t)resp->content_length : 64 * 1024;
-    struct edge_obj *o =
-        edge_obj_new(f->hkey, (struct tmt_slice){f->key, f->key_len}, resp->status, h, n, cap);
+    struct edge_obj *o = edge_obj_new(f->hkey, (struct tmt_slice){f->key, f->key_len}, resp->status,
+                                      h, n, pass ? 0 : cap);
     o->hint = f->hint;
     set_meta(o, &hc, now);
     pthread_mutex_lock(&f->mu);
     f->obj = o;
     f->cap = cap;
     f->known_len = known;
-    f->storable = hc.storable && f->in_table && !f->purged;
+    f->storable = hc.storable && f->in_table && !f->purged && !pass;
     f->state = F_BODY;
+    f->pass = pass;
+    pthread_mutex_unlock(&f->mu);
+    if (pass)
+        table_remove(&p->fills, f); /* later requests make their own fills */
+    fill_notify(f);
+}
+
+/* Switches a fill to pass mode (owner thread): out of the table, nothing stored, readers told. */
+static void pass_enter(struct fill *f)
+{
+    table_remove(&f->p->fills, f);
+    pthread_mutex_lock(&f->mu);
+    f->pass = true;
+    f->storable = false;
     pthread_mutex_unlock(&f->mu);
     fill_notify(f);
 }
@@ -841,15 +962,24 @@ static void up_on_data(void *arg, const char *data, size_t len)
     if (f->retry_next || f->revalidated || f->obj == NULL)
         return;
     struct edge_obj *o = f->obj;
+    if (f->known_len && f->received + len > f->cap) {
+        fill_fail(f, 502, "upstream sent more than its Content-Length");
+        tmt_http_call_cancel(&f->call);
+        fill_unref(f);
+        return;
+    }
+    if (!f->pass && !f->known_len && f->received + len > f->p->max_object) {
+        /* An unknown-length body outgrew the limit: passed through from here, not kept. */
+        pass_enter(f);
+    }
+    if (f->pass) {
+        pthread_mutex_lock(&f->mu);
+        f->received += len;
+        pthread_mutex_unlock(&f->mu);
+        pass_push(f, data, len);
+        return;
+    }
     if (f->received + len > f->cap) {
-        if (f->known_len || f->received + len > f->p->max_object) {
-            fill_fail(f, 502,
-                      f->known_len ? "upstream sent more than its Content-Length"
-                                   : "upstream response larger than cache.max_object_size");
-            tmt_http_call_cancel(&f->call);
-            fill_unref(f);
-            return;
-        }
         /* Unknown length: every reader waits for the whole object, so the buffer may move. */
         uint64_t cap = TMT_MIN(f->p->max_object, TMT_MAX(f->cap * 2, f->received + len));
         o->body_mem = tmt_xrealloc(o->body_mem, cap);
@@ -903,7 +1033,8 @@ static void up_on_done(void *arg, int rc, const struct tmt_err *err)
             fill_unref(f);
             return;
         }
-        o->size = f->received;
+        if (!f->pass)
+            o->size = f->received;
         pthread_mutex_lock(&f->mu);
         bool storable = f->storable;
         pthread_mutex_unlock(&f->mu);

@@ -3,13 +3,14 @@ admin.credential_file; purge by key and by asset removes stored objects (and a f
 for them is not stored); /t/{token}/ paths share the key and upstream path of /v/ and keep the
 token out of the access log."""
 import os
+import random
 import shutil
 import tempfile
 import threading
 import time
 import unittest
 
-from harness import Edge, http_get, http_request
+from harness import Edge, RawConn, http_get, http_request
 from harness.origin import Origin
 
 CRED = "s3cret-admin-credential-0123"
@@ -227,6 +228,41 @@ class EdgeOps(unittest.TestCase):
             self.assertEqual(self.origin.count("/v/a5/strict.m3u8"), 2)
             m = e.metrics()
             self.assertGreaterEqual(m.get('tmt_edge_requests_total{result="stale"}', 0), 2)
+
+    def test_larger_than_max_object_is_passed_through(self):
+        big = random.Random(1).randbytes(300 * 1024)  # max_object_size is 16k here
+        huge = random.Random(2).randbytes(6 * 1024 * 1024)
+        self.put("/v/a6/r0/1.m4s", big)
+        self.put("/v/a6/r0/2.m4s", big, headers={"Transfer-Encoding": "chunked"})
+        self.put("/v/a6/r0/3.m4s", huge)
+        with self.edge() as e:
+            for path in ("/v/a6/r0/1.m4s", "/v/a6/r0/2.m4s"):
+                for _ in range(2):
+                    r = http_get(e.port, path)
+                    self.assertEqual((r.status, r.header("x-cache")), (200, "MISS"), path)
+                    self.assertEqual(r.body, big, path)
+                    self.assertIn("larger-than-max-object", r.header("cache-status"))
+                self.assertEqual(self.origin.count(path), 2)
+            r = http_get(e.port, "/v/a6/r0/1.m4s", extra="Range: bytes=0-9\r\n")
+            self.assertEqual((r.status, r.body), (200, big))
+            # A client that reads slowly: the upstream is paused and resumed, nothing is lost.
+            with RawConn(e.port, timeout=20, rcvbuf=8192) as c:
+                c.send("GET /v/a6/r0/3.m4s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                time.sleep(1.0)
+                r = c.read_response(timeout=20)
+            self.assertEqual((r.status, len(r.body)), (200, len(huge)))
+            self.assertEqual(r.body, huge)
+            # Concurrent clients (on both workers) each get the whole body.
+            res = []
+            ts = [threading.Thread(target=lambda: res.append(http_get(e.port, "/v/a6/r0/1.m4s")))
+                  for _ in range(6)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join(20)
+            self.assertEqual([r.body == big for r in res], [True] * 6)
+            st = e.metrics()
+            self.assertEqual(st.get('tmt_edge_cache_objects{tier="hot"}', 0), 0)
 
     def test_token_path_shares_key_and_hides_token(self):
         data = body(5000, 9)
