@@ -3,7 +3,8 @@
 # Idempotent: packages already installed are skipped, and apt is not touched when nothing is missing.
 #
 #   scripts/setup.sh            build + test dependencies
-#   scripts/setup.sh --bench    also the peers used by loadtest/ (nginx, h2o, wrk, h2load)
+#   scripts/setup.sh --bench    also the peers used by loadtest/ (nginx, h2o, varnish, trafficserver,
+#                               wrk, h2load)
 set -euo pipefail
 
 want_bench=0
@@ -30,8 +31,11 @@ pkgs+=(libevent-dev libnghttp2-dev libssl-dev librocksdb-dev libmaxminddb-dev
 # Tools the tests drive as real clients.
 pkgs+=(ffmpeg curl openssl nghttp2-client zstd python3-jwt python3-h2 iproute2)
 if [ "$want_bench" = 1 ]; then
-    pkgs+=(nginx-light h2o wrk linux-perf)
+    pkgs+=(nginx-light h2o varnish trafficserver wrk linux-perf)
 fi
+# Services these packages start: loadtest/ runs its own instances, and the packaged Traffic
+# Server would hold port 8080 (tomato-edge's default).
+bench_services=(varnish trafficserver)
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -56,4 +60,11 @@ echo "setup: installing ${#missing[@]} packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ "$want_bench" = 1 ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    for s in "${bench_services[@]}"; do
+        for p in "${missing[@]}"; do
+            [ "$p" != "$s" ] || $sudo systemctl disable --now "$s" >/dev/null 2>&1 || true
+        done
+    done
+fi
 echo "setup: done"
