@@ -532,6 +532,7 @@ struct edge_store *edge_store_open(const struct edge_store_opts *o, struct tmt_e
             .zstd_level = o->zstd_level[t],
             .blob_files = true,
             .min_blob_size = 4096,
+            .own_checksums = true, /* every record carries its XXH3-64 */
             .write_buffer_size = TMT_MIN(UINT64_C(16) << 20, TMT_MAX(o->budget[t] / 4, 1u << 20))};
         s->kv[t] = tmt_kv_open(&ko, err);
         if (s->kv[t] == NULL)

@@ -88,6 +88,8 @@ struct tmt_kv *tmt_kv_open(const struct tmt_kv_opts *o, struct tmt_err *err)
     kv->wopts = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(kv->wopts, o->sync ? 1 : 0);
     kv->ropts = rocksdb_readoptions_create();
+    if (o->own_checksums)
+        rocksdb_readoptions_set_verify_checksums(kv->ropts, 0);
     char *msg = NULL;
     kv->db = rocksdb_open(kv->opts, o->path, &msg);
     if (kv->db == NULL) {

@@ -28,6 +28,12 @@ struct tmt_kv_opts {
     uint64_t block_cache_size;  /* bytes of RocksDB's block cache; 0: 8 MiB */
     bool sync;                  /* fsync the log at every write */
     uint64_t write_buffer_size; /* memtable bytes before a flush; 0: 16 MiB */
+    /*
+     * The caller checks every value it reads with its own checksum: tmt_kv_get skips RocksDB's
+     * block and blob CRCs (table-driven CRC32C in Debian's build: most of the cost of reading a
+     * large blob). Scans still verify.
+     */
+    bool own_checksums;
 };
 
 struct tmt_kv;
