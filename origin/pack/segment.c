@@ -173,6 +173,9 @@ int pack_track_check(const struct pack_track *t, const char *where, struct tmt_e
     int rc = pack_asset_check_desc(&t->d, where, err);
     if (rc != 0)
         return rc;
+    if (t->d.kind == TMT_PACK_AUDIO && (t->d.sample_rate == 0 || t->d.channels == 0))
+        return tmt_err_set(err, TMT_ECORRUPT, "%s: audio without a sample rate or channel count",
+                           where);
     if (t->timescale == 0 || t->timescale > 100000000)
         return tmt_err_set(err, TMT_ECORRUPT, "%s: timescale %u", where, t->timescale);
     if (t->nsamples == 0 || t->nsamples > TMT_PACK_MAX_SAMPLES || t->samples == NULL)

@@ -216,6 +216,47 @@ static void test_segments_on_keyframes(void **state)
     assert_true(bframes); /* the test media exercises composition offsets */
 }
 
+/* The index against ffprobe's packets, which ffprobe reads with their data: every sample's
+ * offset, size, decode and presentation time and keyframe flag. */
+static void test_index_matches_ffprobe(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *id, *sel;
+    } cases[] = {{"r144", "v:0"}, {"audio", "a:0"}};
+    for (size_t c = 0; c < TMT_ARRAY_LEN(cases); c++) {
+        const struct pack_track *t = track(cases[c].id);
+        char file[512];
+        snprintf(file, sizeof(file), "%s/%s", g_dir, t->d.file);
+        const char *o = capture("ffprobe -v error -select_streams %s -show_entries "
+                                "packet=pts,dts,size,pos,flags -of csv=p=0 %s",
+                                cases[c].sel, file);
+        uint32_t i = 0;
+        for (const char *line = o; *line != '\0' && i < t->nsamples; i++) {
+            while (*line == '\n') /* the priming packet's side data makes an empty line */
+                line++;
+            long long pts, dts, pos;
+            unsigned size;
+            char flags[8];
+            assert_int_equal(
+                sscanf(line, "%lld,%lld,%u,%lld,%7[^,\n]", &pts, &dts, &size, &pos, flags), 5);
+            const struct pack_sample *s = &t->samples[i];
+            if (s->dts != dts || s->dts + s->cto != pts)
+                fprintf(stderr, "%s sample %u: ffprobe \"%.40s\", index dts %lld pts %lld\n",
+                        cases[c].id, i, line, (long long)s->dts, (long long)(s->dts + s->cto));
+            assert_int_equal(s->dts, dts);
+            assert_int_equal(s->dts + s->cto, pts);
+            assert_int_equal(s->size, size);
+            assert_int_equal(s->pos, pos);
+            assert_int_equal((s->flags & PACK_SAMPLE_KEY) != 0, flags[0] == 'K');
+            line = strchr(line, '\n');
+            assert_non_null(line);
+            line++;
+        }
+        assert_int_equal(i, t->nsamples);
+    }
+}
+
 static void test_audio_aligned(void **state)
 {
     (void)state;
@@ -853,6 +894,17 @@ static void test_bad_mezzanines(void **state)
     (void)state;
     struct tmt_err err;
     assert_int_equal(build_variant(GOOD_JSON, NULL, &err), 0);
+    /* audio in a file of its own; a mezzanine with its moov at the end */
+    assert_int_equal(build_variant(replace(GOOD_JSON, "\"file\": \"r180.mp4\", \"bitrate\": 64000",
+                                           "\"file\": \"audio.mp4\", \"bitrate\": 64000"),
+                                   "ffmpeg -nostdin -v error -i @/r180.mp4 -vn -c copy @/audio.mp4",
+                                   &err),
+                     0);
+    assert_int_equal(build_variant(GOOD_JSON,
+                                   "ffmpeg -nostdin -v error -i @/r90.mp4 -c copy @/x.mp4 && "
+                                   "mv @/x.mp4 @/r90.mp4",
+                                   &err),
+                     0);
     /* missing */
     assert_int_equal(build_variant(GOOD_JSON, "rm @/r144.mp4", &err), TMT_ENOTFOUND);
     assert_non_null(strstr(err.msg, "/bad/r144.mp4"));
@@ -910,6 +962,7 @@ int main(void)
         cmocka_unit_test(test_asset_json),
         cmocka_unit_test(test_segments_on_keyframes),
         cmocka_unit_test(test_audio_aligned),
+        cmocka_unit_test(test_index_matches_ffprobe),
         cmocka_unit_test(test_blob_round_trip),
         cmocka_unit_test(test_blob_corruption),
         cmocka_unit_test(test_blob_bad_content),
