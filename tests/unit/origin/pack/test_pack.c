@@ -257,6 +257,69 @@ static void test_index_matches_ffprobe(void **state)
     }
 }
 
+/* A reader over a memory copy that counts what it serves and can fail from a given offset. */
+struct counting {
+    const uint8_t *p;
+    uint64_t bytes, fail_from;
+};
+
+static int counting_read(const struct tmt_pack_io *io, uint64_t off, void *dst, size_t len,
+                         int *sys_errno)
+{
+    struct counting *c = io->arg;
+    if (off + len > c->fail_from) {
+        *sys_errno = 5; /* EIO */
+        return TMT_EIO;
+    }
+    memcpy(dst, c->p + off, len);
+    c->bytes += len;
+    return 0;
+}
+
+/* Indexing reads the moov, not the media data; a read error is an error naming the file. */
+static void test_index_reads_little(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof(path), "%s/r180.mp4", g_dir);
+    size_t len;
+    uint8_t *file = read_file(path, &len);
+    struct tmt_err err;
+    const char *json = "{\"version\":1,\"segment_duration\":4,\"renditions\":[{\"id\":\"v\","
+                       "\"type\":\"video\",\"file\":\"r180.mp4\",\"width\":320,\"height\":180,"
+                       "\"bitrate\":300000,\"frame_rate\":25},{\"id\":\"a\",\"type\":\"audio\","
+                       "\"file\":\"r180.mp4\",\"bitrate\":64000}]}";
+    struct tmt_pack_asset *a = tmt_pack_asset_parse(json, strlen(json), "c1", NULL, &err);
+    assert_non_null(a);
+    struct counting c = {file, 0, UINT64_MAX};
+    struct tmt_pack_io ios[2] = {{.read = counting_read, .arg = &c, .size = len, .name = "c.mp4"}};
+    ios[1] = ios[0];
+    struct tmt_pack_index *ix = pack_index_build_io(a, ios, true, &err);
+    assert_non_null(ix);
+    printf("pack: indexing read %llu of %zu bytes\n", (unsigned long long)c.bytes, len);
+    assert_true(c.bytes < len / 3);
+    tmt_pack_index_free(&ix);
+    /* the storage fails inside the moov */
+    c.fail_from = 2000;
+    tmt_err_clear(&err);
+    assert_null(pack_index_build_io(a, ios, true, &err));
+    assert_int_equal(err.code, TMT_EIO);
+    assert_non_null(strstr(err.msg, "c.mp4: read failed"));
+    tmt_pack_asset_free(&a);
+    /* and while cutting a segment */
+    struct tmt_pack_buf b;
+    tmt_pack_buf_init(&b);
+    c.fail_from = (uint64_t)len / 2;
+    ios[0].size = len;
+    tmt_err_clear(&err);
+    assert_int_equal(tmt_pack_media_segment(g_ix, 0, 3, &ios[0], &b, &err), TMT_EIO);
+    assert_non_null(strstr(err.msg, "c.mp4: read of "));
+    assert_int_equal(err.sys_errno, 5);
+    assert_int_equal(b.len, 0);
+    tmt_pack_buf_fini(&b);
+    free(file);
+}
+
 static void test_audio_aligned(void **state)
 {
     (void)state;
@@ -963,6 +1026,7 @@ int main(void)
         cmocka_unit_test(test_segments_on_keyframes),
         cmocka_unit_test(test_audio_aligned),
         cmocka_unit_test(test_index_matches_ffprobe),
+        cmocka_unit_test(test_index_reads_little),
         cmocka_unit_test(test_blob_round_trip),
         cmocka_unit_test(test_blob_corruption),
         cmocka_unit_test(test_blob_bad_content),
