@@ -535,10 +535,14 @@ static void test_dash(void **state)
     assert_non_null(strstr(m, "id=\"r90\" bandwidth=\""));
     assert_non_null(strstr(m, "codecs=\"mp4a.40.2\" audioSamplingRate=\"48000\""));
     assert_non_null(strstr(m, "lang=\"en\""));
-    write_file("/tmp/tmt-pack-test.mpd", b.p, b.len);
-    const char *o = capture("xmllint --noout /tmp/tmt-pack-test.mpd");
+    char mpd[512];
+    snprintf(mpd, sizeof(mpd), "%s/test.mpd", g_root);
+    write_file(mpd, b.p, b.len);
+    /* well-formed XML (Python's standard library: the test needs nothing beyond setup.sh) */
+    const char *o = capture("python3 -c 'import sys, xml.dom.minidom; "
+                            "xml.dom.minidom.parse(sys.argv[1])' %s",
+                            mpd);
     assert_string_equal(o, "");
-    unlink("/tmp/tmt-pack-test.mpd");
     tmt_pack_buf_fini(&b);
 }
 
