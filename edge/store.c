@@ -527,13 +527,17 @@ struct edge_store *edge_store_open(const struct edge_store_opts *o, struct tmt_e
     for (unsigned t = TMT_TIER_WARM; t < TMT_TIER_N; t++) {
         if (o->budget[t] == 0)
             continue;
+        uint64_t wbs = TMT_MIN(UINT64_C(16) << 20, TMT_MAX(o->budget[t] / 4, 1u << 20));
         struct tmt_kv_opts ko = {
             .path = o->path[t],
             .zstd_level = o->zstd_level[t],
             .blob_files = true,
             .min_blob_size = 4096,
             .own_checksums = true, /* every record carries its XXH3-64 */
-            .write_buffer_size = TMT_MIN(UINT64_C(16) << 20, TMT_MAX(o->budget[t] / 4, 1u << 20))};
+            /* room for RocksDB's own flushes and compactions: a full disk stops the tier's
+             * writes (objects stay in RAM or go) before RocksDB itself fails */
+            .min_free_bytes = 2 * wbs + 2 * o->max_object + (UINT64_C(16) << 20),
+            .write_buffer_size = wbs};
         s->kv[t] = tmt_kv_open(&ko, err);
         if (s->kv[t] == NULL)
             goto fail;

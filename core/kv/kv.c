@@ -4,10 +4,13 @@
 #include "tmt/kv.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <rocksdb/c.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #define KV_MAGIC 0x6b760001u
 
@@ -20,6 +23,13 @@ struct tmt_kv {
     rocksdb_writeoptions_t *wopts;
     rocksdb_readoptions_t *ropts;
     char *path;
+    /*
+     * Set by the first failed write: no write, flush or compaction is tried after it (RocksDB
+     * 7.8 asserts when a log writer that failed is written to again), reads go on. The store
+     * is then read-only until the process restarts.
+     */
+    atomic_bool failed;
+    uint64_t min_free;
 };
 
 static int kv_fail(struct tmt_err *err, const char *what, const char *path, char *msg)
@@ -59,6 +69,7 @@ struct tmt_kv *tmt_kv_open(const struct tmt_kv_opts *o, struct tmt_err *err)
     struct tmt_kv *kv = tmt_xcalloc(1, sizeof(*kv));
     kv->magic = KV_MAGIC;
     kv->path = tmt_xstrdup(o->path);
+    kv->min_free = o->min_free_bytes;
     kv->opts = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(kv->opts, 1);
     rocksdb_options_set_max_open_files(kv->opts, 256);
@@ -106,7 +117,7 @@ void tmt_kv_close(struct tmt_kv **kvp)
     if (kv == NULL)
         return;
     TMT_CHECK_OBJ(kv, KV_MAGIC);
-    if (kv->db != NULL) {
+    if (kv->db != NULL && !atomic_load(&kv->failed)) {
         /* Memtables to table and blob files: the next open replays no log. */
         rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
         rocksdb_flushoptions_set_wait(fo, 1);
@@ -114,8 +125,9 @@ void tmt_kv_close(struct tmt_kv **kvp)
         rocksdb_flush(kv->db, fo, &msg);
         free(msg);
         rocksdb_flushoptions_destroy(fo);
-        rocksdb_close(kv->db);
     }
+    if (kv->db != NULL)
+        rocksdb_close(kv->db);
     rocksdb_readoptions_destroy(kv->ropts);
     rocksdb_writeoptions_destroy(kv->wopts);
     rocksdb_options_destroy(kv->opts);
@@ -130,6 +142,14 @@ void tmt_kv_close(struct tmt_kv **kvp)
 int tmt_kv_write(struct tmt_kv *kv, const struct tmt_kv_op *ops, size_t n, struct tmt_err *err)
 {
     TMT_CHECK_OBJ(kv, KV_MAGIC);
+    if (atomic_load(&kv->failed))
+        return tmt_err_set(err, TMT_EIO, "%s: read-only after an earlier write error", kv->path);
+    struct statvfs fs;
+    if (kv->min_free > 0 && statvfs(kv->path, &fs) == 0 &&
+        (uint64_t)fs.f_bavail * fs.f_frsize < kv->min_free)
+        return tmt_err_set(err, TMT_EIO, "%s: disk nearly full (%llu bytes free, %llu kept)",
+                           kv->path, (unsigned long long)fs.f_bavail * fs.f_frsize,
+                           (unsigned long long)kv->min_free);
     rocksdb_writebatch_t *b = rocksdb_writebatch_create();
     for (size_t i = 0; i < n; i++) {
         const struct tmt_kv_op *op = &ops[i];
@@ -151,8 +171,10 @@ int tmt_kv_write(struct tmt_kv *kv, const struct tmt_kv_op *ops, size_t n, struc
     char *msg = NULL;
     rocksdb_write(kv->db, kv->wopts, b, &msg);
     rocksdb_writebatch_destroy(b);
-    if (msg != NULL)
+    if (msg != NULL) {
+        atomic_store(&kv->failed, true);
         return kv_fail(err, "cannot write to", kv->path, msg);
+    }
     return TMT_OK;
 }
 
@@ -235,6 +257,8 @@ uint64_t tmt_kv_disk_bytes(struct tmt_kv *kv)
 void tmt_kv_compact(struct tmt_kv *kv)
 {
     TMT_CHECK_OBJ(kv, KV_MAGIC);
+    if (atomic_load(&kv->failed))
+        return;
     char *msg = NULL;
     rocksdb_flush_wal(kv->db, 0, &msg);
     free(msg);

@@ -5,6 +5,7 @@ token out of the access log."""
 import os
 import random
 import shutil
+import subprocess
 import tempfile
 import threading
 import time
@@ -263,6 +264,44 @@ class EdgeOps(unittest.TestCase):
             self.assertEqual([r.body == big for r in res], [True] * 6)
             st = e.metrics()
             self.assertEqual(st.get('tmt_edge_cache_objects{tier="hot"}', 0), 0)
+
+    def test_full_disk_degrades_to_ram_and_upstream(self):
+        mnt = os.path.join(self.dir, "small")
+        os.mkdir(mnt)
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", mnt],
+                          capture_output=True).returncode != 0:
+            self.skipTest("cannot mount a small tmpfs here (needs root)")
+        try:
+            # 120 x 150 KiB = 17.6 MiB for warm and cold (8 MiB each, and the 22 MiB of free
+            # space the store keeps for RocksDB) on a 32 MiB disk: the disk fills first.
+            objs = {"/v/a7/r0/%d.m4s" % i: random.Random(i).randbytes(150 * 1024)
+                    for i in range(1, 121)}
+            for k, v in objs.items():
+                self.put(k, v)
+            with Edge("upstream.shields=" + self.origin.addr, "cache.hot_size=1m",
+                      "cache.warm_size=8m", "cache.cold_size=8m",
+                      "cache.max_object_size=1m", "cache.policy=lru",
+                      "cache.warm_path=" + os.path.join(mnt, "warm"),
+                      "cache.cold_path=" + os.path.join(mnt, "cold"), workers=2) as e:
+                for _ in range(2):
+                    for k, v in objs.items():
+                        r = http_get(e.port, k)
+                        self.assertEqual((r.status, r.body == v), (200, True), k)
+                e.wait_line("disk nearly full")
+                deadline = time.time() + 3  # the store's figures are published each second
+                while e.metrics().get("tmt_edge_cache_write_errors_total", 0) == 0:
+                    self.assertLess(time.time(), deadline, "no write error counted")
+                    time.sleep(0.1)
+                # Still serving: hot hits, and misses from upstream.
+                last = "/v/a7/r0/120.m4s"
+                self.assertEqual(http_get(e.port, last).header("x-cache"), "HIT-hot")
+                self.put("/v/a7/r0/99.m4s", b"x" * 1000)
+                r = http_get(e.port, "/v/a7/r0/99.m4s")
+                self.assertEqual((r.status, r.body), (200, b"x" * 1000))
+                self.assertEqual(http_get(e.port, "/healthz").status, 404)
+                self.assertEqual(http_get(e.admin_port, "/healthz").status, 200)
+        finally:
+            subprocess.run(["umount", "-l", mnt], capture_output=True)
 
     def test_token_path_shares_key_and_hides_token(self):
         data = body(5000, 9)

@@ -34,6 +34,12 @@ struct tmt_kv_opts {
      * large blob). Scans still verify.
      */
     bool own_checksums;
+    /*
+     * Writes are refused (TMT_ENOSPC-like TMT_EIO, "disk nearly full") while the file system
+     * has less than this many bytes free, so that RocksDB itself never runs out of space
+     * (its flushes and compactions need room). 0: no check.
+     */
+    uint64_t min_free_bytes;
 };
 
 struct tmt_kv;
@@ -52,7 +58,11 @@ struct tmt_kv_op {
     size_t n_parts;
 };
 
-/* Applies every op or none. Returns 0 or TMT_EIO with err filled (a full disk, say). */
+/*
+ * Applies every op or none. Returns 0 or TMT_EIO with err filled (a full disk, say). After a
+ * failed write the store is read-only until it is reopened: later writes fail at once (and
+ * tmt_kv_compact and the flush at close are skipped).
+ */
 int tmt_kv_write(struct tmt_kv *kv, const struct tmt_kv_op *ops, size_t n,
                  struct tmt_err *err) TMT_MUST_CHECK;
 
