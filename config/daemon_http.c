@@ -13,49 +13,8 @@
 #include "tmt/admin.h"
 #include "tmt/log.h"
 #include "tmt/metrics.h"
+#include "tmt/secret.h"
 #include "tmt/tls.h"
-
-/*
- * Reads the admin credential from path into out: the file's first line, trailing white space
- * dropped; 16 to TMT_ADMIN_CRED_MAX printable ASCII characters without spaces.
- */
-static int credential_load(const char *path, char *out, size_t *out_len, struct tmt_err *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return tmt_err_set_errno(err, TMT_EIO, errno, "admin.credential_file: %s", path);
-    char buf[TMT_ADMIN_CRED_MAX + 64];
-    ssize_t n = read(fd, buf, sizeof(buf));
-    int e = errno;
-    close(fd);
-    if (n < 0)
-        return tmt_err_set_errno(err, TMT_EIO, e, "admin.credential_file: %s", path);
-    size_t len = 0;
-    while (len < (size_t)n && buf[len] != '\n' && buf[len] != '\r')
-        len++;
-    while (len > 0 && (buf[len - 1] == ' ' || buf[len - 1] == '\t'))
-        len--;
-    bool ok = len >= 16 && len <= TMT_ADMIN_CRED_MAX;
-    for (size_t i = 0; ok && i < len; i++)
-        ok = buf[i] > ' ' && buf[i] < 0x7f;
-    if (!ok)
-        return tmt_err_set(err, TMT_EINVAL,
-                           "admin.credential_file: %s: the first line must be 16 to %d printable "
-                           "characters without spaces",
-                           path, TMT_ADMIN_CRED_MAX);
-    memcpy(out, buf, len);
-    *out_len = len;
-    return TMT_OK;
-}
-
-/* Compares without an early exit, so the time taken does not tell how much matched. */
-static bool same_secret(const char *a, size_t a_len, const char *b, size_t b_len)
-{
-    unsigned char d = a_len == b_len ? 0 : 1;
-    for (size_t i = 0; i < a_len; i++)
-        d |= (unsigned char)(a[i] ^ b[i % (b_len > 0 ? b_len : 1)]);
-    return d == 0;
-}
 
 /* Answers 401/403 and returns false unless req carries the admin credential. */
 static bool admin_authorized(struct tmt_daemon_http *dh, struct tmt_http_req *req)
@@ -66,13 +25,11 @@ static bool admin_authorized(struct tmt_daemon_http *dh, struct tmt_http_req *re
                                "admin calls are disabled: set admin.credential_file in the config");
         why = "no credential configured";
     } else {
-        const struct tmt_http_header *h =
-            tmt_http_header_find(req->headers, req->n_headers, "authorization");
-        struct tmt_slice v = h != NULL ? h->value : (struct tmt_slice){"", 0};
-        bool bearer = v.len > 7 && strncasecmp(v.p, "bearer ", 7) == 0;
-        if (bearer && same_secret(v.p + 7, v.len - 7, dh->admin_cred, dh->admin_cred_len))
+        if (tmt_secret_bearer_ok(req->headers, req->n_headers, dh->admin_cred, dh->admin_cred_len))
             return true;
-        why = h == NULL ? "no credential sent" : "wrong credential";
+        why = tmt_http_header_find(req->headers, req->n_headers, "authorization") == NULL
+                  ? "no credential sent"
+                  : "wrong credential";
         static const struct tmt_http_header challenge[] = {
             {TMT_SLICE_LIT("WWW-Authenticate"), TMT_SLICE_LIT("Bearer realm=\"admin\"")},
             {TMT_SLICE_LIT("Content-Type"), TMT_SLICE_LIT("text/plain")}};
@@ -114,7 +71,8 @@ int tmt_daemon_http_init(struct tmt_daemon_http *dh, struct tmt_loop *loop,
     dh->admin_arg = o->admin_arg;
     const char *cred = o->daemon->admin_credential_file;
     if (cred != NULL && cred[0] != '\0' &&
-        credential_load(cred, dh->admin_cred, &dh->admin_cred_len, err) != TMT_OK)
+        tmt_secret_load("admin.credential_file", cred, dh->admin_cred, &dh->admin_cred_len, err) !=
+            TMT_OK)
         return err->code;
 
     const char *alog = o->http->access_log;
@@ -220,9 +178,9 @@ void tmt_daemon_http_reload(struct tmt_daemon_http *dh, const struct tmt_daemon_
         dh->admin_cred_len = 0;
     } else {
         struct tmt_err cerr = {0};
-        char c[TMT_ADMIN_CRED_MAX];
+        char c[TMT_SECRET_MAX];
         size_t cl;
-        if (credential_load(cred, c, &cl, &cerr) == TMT_OK) {
+        if (tmt_secret_load("admin.credential_file", cred, c, &cl, &cerr) == TMT_OK) {
             memcpy(dh->admin_cred, c, cl);
             dh->admin_cred_len = cl;
         } else {

@@ -40,6 +40,7 @@
 #include "tmt/log.h"
 #include "tmt/loop.h"
 #include "tmt/metrics.h"
+#include "tmt/secret.h"
 
 #define MAX_KEY 4096
 #define MAX_UPSTREAMS 64
@@ -150,6 +151,8 @@ struct edge_proxy {
     struct tmt_http_client_opts copts;
     uint64_t max_object;
     char *name;
+    char fill_auth[TMT_SECRET_MAX + 8]; /* "Bearer <fill key>", or "" */
+    size_t fill_auth_len;
     struct pworker *workers;
     unsigned n_workers;
     struct fill_table fills;
@@ -1063,10 +1066,16 @@ static void fill_attempt(struct fill *f)
     if (f->tried > 0)
         count_shard(p, f->owner, M_UP_RETRIES);
     const char *up = p->ups[f->order[f->tried++]];
-    struct tmt_http_header h[MAX_FWD_HEADERS + 2];
+    struct tmt_http_header h[MAX_FWD_HEADERS + 3];
     size_t n = 0;
-    for (size_t i = 0; i < f->n_fwd; i++)
+    for (size_t i = 0; i < f->n_fwd; i++) {
+        if (p->fill_auth_len > 0 && tmt_http_slice_ieq(f->fwd[i].name, "authorization"))
+            continue; /* the fill key replaces the viewer's */
         h[n++] = f->fwd[i];
+    }
+    if (p->fill_auth_len > 0)
+        h[n++] = (struct tmt_http_header){TMT_SLICE_LIT("Authorization"),
+                                          {p->fill_auth, p->fill_auth_len}};
     if (f->stale != NULL) {
         if (f->inm_etag[0] != '\0')
             h[n++] = (struct tmt_http_header){TMT_SLICE_LIT("If-None-Match"),
@@ -1488,6 +1497,17 @@ struct edge_proxy *edge_proxy_new(const struct edge_conf *c, unsigned n_workers,
     p->copts.read_timeout_ms = c->up_read_ms;
     p->max_object = c->max_object_size;
     p->name = tmt_xstrdup(c->cache_name);
+    if (c->fill_key_file[0] != '\0') {
+        char key[TMT_SECRET_MAX];
+        size_t kl;
+        if (tmt_secret_load("upstream.fill_key_file", c->fill_key_file, key, &kl, err) != TMT_OK) {
+            edge_proxy_free(&p);
+            return NULL;
+        }
+        memcpy(p->fill_auth, "Bearer ", 7);
+        memcpy(p->fill_auth + 7, key, kl);
+        p->fill_auth_len = 7 + kl;
+    }
     p->n_workers = n_workers;
     p->workers = tmt_xcalloc(n_workers, sizeof(*p->workers));
     for (unsigned i = 0; i < n_workers; i++)

@@ -6,6 +6,7 @@
  */
 #include <stddef.h>
 
+#include "shield.h"
 #include "shield_conf.h"
 #include "tmt/daemon_http.h"
 #include "tmt/log.h"
@@ -26,34 +27,52 @@ static const struct tmt_prog shield_prog = {
 };
 
 static struct tmt_daemon_http shield_http;
+static struct shield *shield;
 
-static void shield_handle(struct tmt_http_req *req, void *arg)
+/* The shield is made after the servers (it registers counters): requests reach it from here. */
+static void handle(struct tmt_http_req *req, void *arg)
 {
     (void)arg;
-    /* XXX(#4): the packager answers /v/{asset}/... here. */
-    tmt_http_respond_error(req, 404, "no such path (packaging is not available yet)");
+    shield_handle(req, shield);
 }
 
 static int shield_start(struct tmt_loop *loop, struct tmt_conf_snap *snap, void *arg)
 {
     (void)arg;
     const struct shield_conf *c = tmt_conf_snap_get(snap);
+    struct tmt_err err;
+    tmt_err_clear(&err);
     struct tmt_daemon_http_opts o = {
         .name = "tomato-shield/" TMT_VERSION,
         .daemon = &c->daemon,
         .http = &c->http,
         .listen = c->listen,
         .admin_listen = c->admin_listen,
-        .handler = shield_handle,
+        .handler = handle,
     };
-    return tmt_daemon_http_run(&shield_http, loop, &o);
+    if (tmt_daemon_http_init(&shield_http, loop, &o, &err) != 0)
+        goto fail;
+    /* Requests arrive only after start: the handler's state is made between the phases. */
+    shield = shield_new(c, shield_http.metrics, &err);
+    if (shield == NULL)
+        goto fail;
+    if (tmt_daemon_http_start(&shield_http, &err) != 0)
+        goto fail;
+    tmt_log(TMT_LOG_INFO, "shield", "packaging", "mezzanine=%s cache=%s open=%s", c->mezzanine_root,
+            c->cache_path, c->open ? "yes" : "no");
+    return 0;
+fail:
+    tmt_log(TMT_LOG_ERROR, "shield", "cannot start", "why=\"%s\"", err.msg);
+    return -1;
 }
 
-static void shield_reload(struct tmt_conf_snap *snap, void *arg)
+static void shield_conf_reload(struct tmt_conf_snap *snap, void *arg)
 {
     (void)arg;
     const struct shield_conf *c = tmt_conf_snap_get(snap);
     tmt_daemon_http_reload(&shield_http, &c->daemon, &c->http, NULL, NULL);
+    if (shield != NULL)
+        shield_reload(shield, c);
 }
 
 static void shield_stop(void *arg)
@@ -65,6 +84,7 @@ static void shield_stop(void *arg)
 static void shield_exit(void *arg)
 {
     (void)arg;
+    shield_free(&shield);
     tmt_daemon_http_fini(&shield_http);
 }
 
@@ -72,7 +92,7 @@ int main(int argc, char **argv)
 {
     static const struct tmt_daemon_hooks hooks = {
         .on_start = shield_start,
-        .on_reload = shield_reload,
+        .on_reload = shield_conf_reload,
         .on_stop = shield_stop,
         .on_exit = shield_exit,
     };

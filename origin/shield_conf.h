@@ -15,6 +15,11 @@ struct shield_conf {
     char *admin_listen;   /* admin.listen: /metrics, /healthz, jobs */
     char *mezzanine_root; /* mezzanine.root: {root}/{asset}/asset.json and renditions */
     bool open;            /* server.open: serve /v/ without the edges' fill key */
+    char *fill_key_file;  /* fill.key_file */
+    /* [cache] */
+    char *cache_path;
+    uint64_t ram_size, disk_size, max_object_size;
+    int64_t pack_threads; /* pack.threads */
 };
 
 extern const struct tmt_conf_schema shield_conf_schema;

@@ -18,6 +18,7 @@
 #include "tmt/daemon_conf.h"
 #include "tmt/err.h"
 #include "tmt/http_conf.h"
+#include "tmt/secret.h"
 #include "tmt/server.h"
 
 struct tmt_loop;
@@ -39,8 +40,6 @@ struct tmt_daemon_http_opts {
     void *admin_arg;
 };
 
-#define TMT_ADMIN_CRED_MAX 255
-
 struct tmt_daemon_http {
     struct tmt_metrics *metrics;
     struct tmt_server *server;
@@ -53,7 +52,7 @@ struct tmt_daemon_http {
     tmt_http_handler_fn *admin_handler;
     void *admin_arg;
     /* admin.credential_file's credential (length 0: admin calls refused); main loop only */
-    char admin_cred[TMT_ADMIN_CRED_MAX];
+    char admin_cred[TMT_SECRET_MAX];
     size_t admin_cred_len;
 };
 

@@ -97,20 +97,18 @@ class Daemon:
 # ---- HTTP helpers ----
 
 
-class Edge(Daemon):
-    """tomato-edge on loopback ports the kernel picks, with extra --set KEY=VALUE settings.
+class Listening(Daemon):
+    """A daemon on loopback ports the kernel picks, with extra --set KEY=VALUE settings.
 
     port and admin_port are read from the "listening" log lines once the daemon has started.
     """
 
-    def __init__(self, *sets, static=None, workers=2, args=()):
+    def __init__(self, name, *sets, workers=2, args=()):
         argv = ["--set", "server.listen=127.0.0.1:0", "--set", "admin.listen=127.0.0.1:0",
                 "--set", "server.workers=%d" % workers]
-        if static is not None:
-            argv += ["--static", static]
         for s in sets:
             argv += ["--set", s]
-        super().__init__("tomato-edge", *argv, *args)
+        super().__init__(name, *argv, *args)
         try:
             i = self.wait_line("msg=\"listening\" port=")
             self.port = int(re.search(r" port=(\d+)", self.lines[i]).group(1))
@@ -130,6 +128,23 @@ class Edge(Daemon):
 
     def metrics(self):
         return scrape_metrics(self.admin_port)
+
+
+class Edge(Listening):
+    """tomato-edge (see Listening); static=DIR serves a folder."""
+
+    def __init__(self, *sets, static=None, workers=2, args=()):
+        extra = ["--static", static] if static is not None else []
+        super().__init__("tomato-edge", *sets, workers=workers, args=(*extra, *args))
+
+
+class Shield(Listening):
+    """tomato-shield (see Listening) on a mezzanine root, with its cache in cache_dir."""
+
+    def __init__(self, root, cache_dir, *sets, workers=2, args=()):
+        super().__init__("tomato-shield", "mezzanine.root=" + root,
+                         "cache.path=" + os.path.join(cache_dir, "cache"), *sets,
+                         workers=workers, args=args)
 
 
 def scrape_metrics(port, timeout=5.0):
