@@ -6,9 +6,12 @@
 #   scripts/demo.sh --smoke    start everything, check it came up, stop it, exit 0/1 (used by tests)
 #
 # What runs today: the control plane, one shield and one edge, each on its default ports, with its
-# log in var/demo/. The edge serves a sample folder (var/demo/www: a page, a text file, a short
-# test video when ffmpeg is there) over HTTP/1.1 and h2c, and over HTTPS (h2) with a self-signed
-# certificate; every daemon answers /healthz and /metrics on its admin port.
+# log in var/demo/. The shield packages a sample asset (var/demo/mezzanine/demo1: three H.264
+# renditions and AAC made with ffmpeg) as HLS and DASH on request; the edge caches it (RAM, then
+# RocksDB in var/demo/edge-*) and serves it over HTTP/1.1 and h2c, and over HTTPS (h2) with a
+# self-signed certificate. Edge and shield share a fill key; admin calls (purge) take the
+# credential in var/demo/admin.credential. Every daemon answers /healthz and /metrics on its
+# admin port.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +20,7 @@ for a in "$@"; do
     case "$a" in
     --smoke) smoke=1 ;;
     -h | --help)
-        sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -65,31 +68,41 @@ start() {
     names+=("$name")
 }
 
-# Sample content and a self-signed certificate for the edge's HTTPS listener.
-www=$logs/www
-mkdir -p "$www"
-cat >"$www/index.html" <<'HTML'
-<!doctype html>
-<title>Tomato CDN edge</title>
-<h1>Tomato CDN edge</h1>
-<p>Served from the edge's static folder. Try <a href="hello.txt">hello.txt</a>,
-<a href="sample.mp4">sample.mp4</a> (when ffmpeg made one) or <a href="1m.bin">1m.bin</a>.</p>
-HTML
-echo "hello from the Tomato CDN edge" >"$www/hello.txt"
-[ -f "$www/1m.bin" ] || head -c 1048576 /dev/urandom >"$www/1m.bin"
-if [ ! -f "$www/sample.mp4" ] && command -v ffmpeg >/dev/null; then
-    ffmpeg -v error -f lavfi -i testsrc=duration=4:size=640x360:rate=25 \
-        -f lavfi -i sine=frequency=440:duration=4 -c:v libx264 -pix_fmt yuv420p -c:a aac \
-        -movflags +faststart -y "$www/sample.mp4" || rm -f "$www/sample.mp4"
+# Sample content: one asset, made once with the ffmpeg tool (the transcoder's job later).
+asset=$logs/mezzanine/demo1
+if [ ! -f "$asset/asset.json" ]; then
+    echo "demo: making the sample asset (ffmpeg)"
+    mkdir -p "$asset"
+    renditions=""
+    for r in 640x360:360p:800000 480x270:270p:500000 320x180:180p:300000; do
+        IFS=: read -r size id br <<<"$r"
+        ffmpeg -nostdin -v error -y -f lavfi -i "testsrc2=size=$size:rate=25" \
+            -f lavfi -i sine=frequency=440:sample_rate=48000 -ac 2 -t 24 \
+            -c:v libx264 -preset veryfast -pix_fmt yuv420p -b:v "$br" \
+            -x264-params keyint=50:min-keyint=50:scenecut=0 -c:a aac -b:a 96k \
+            -movflags +faststart "$asset/$id.mp4"
+        renditions+="{\"id\": \"$id\", \"type\": \"video\", \"file\": \"$id.mp4\", \"width\": ${size%x*}, \"height\": ${size#*x}, \"bitrate\": $br, \"frame_rate\": 25},"
+    done
+    cat >"$asset/asset.json" <<JSON
+{"version": 1, "segment_duration": 4, "renditions": [$renditions
+ {"id": "audio", "type": "audio", "file": "360p.mp4", "bitrate": 96000, "language": "en"}]}
+JSON
 fi
+# Secrets (edges -> shields fill key, admin credential) and the edge's self-signed certificate.
+for f in fill.key admin.credential; do
+    [ -f "$logs/$f" ] || (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$logs/$f")
+done
 if [ ! -f "$logs/demo.key" ]; then
     openssl req -x509 -newkey rsa:2048 -nodes -keyout "$logs/demo.key" -out "$logs/demo.crt" \
         -days 30 -subj /CN=localhost >/dev/null 2>&1
 fi
 
 start tomato-control
-start tomato-shield
-start tomato-edge --static "$www" --set server.tls_listen=127.0.0.1:8443 \
+start tomato-shield --set mezzanine.root="$logs/mezzanine" --set fill.key_file="$logs/fill.key" \
+    --set cache.path="$logs/shield-cache" --set admin.credential_file="$logs/admin.credential"
+start tomato-edge --set upstream.shields=127.0.0.1:8300 --set upstream.fill_key_file="$logs/fill.key" \
+    --set cache.warm_path="$logs/edge-warm" --set cache.cold_path="$logs/edge-cold" \
+    --set admin.credential_file="$logs/admin.credential" --set server.tls_listen=127.0.0.1:8443 \
     --set tls.cert="$logs/demo.crt" --set tls.key="$logs/demo.key" \
     --set log.access_log="$logs/edge-access.log"
 
@@ -116,14 +129,17 @@ Tomato CDN $(build/bin/tomato-edge --version | cut -d' ' -f2) is running on loop
   tomato-edge     pid ${pids[2]}  HTTP 127.0.0.1:8080, HTTPS 127.0.0.1:8443, admin 127.0.0.1:9080
                   log $logs/tomato-edge.log, access log $logs/edge-access.log
 
-Fetch from the edge (it serves $www):
+Play or inspect the sample asset through the edge (HLS and DASH, packaged by the shield):
 
-  curl http://127.0.0.1:8080/hello.txt
-  curl --http2-prior-knowledge -r 0-99 http://127.0.0.1:8080/1m.bin | wc -c
-  curl -k --http2 https://127.0.0.1:8443/index.html
+  ffprobe http://127.0.0.1:8080/v/demo1/master.m3u8
+  ffmpeg -i http://127.0.0.1:8080/v/demo1/manifest.mpd -map 0 -c copy -f null -
+  curl -sI http://127.0.0.1:8080/v/demo1/360p/1.m4s      X-Cache: MISS, then HIT-hot
+  curl -k --http2 https://127.0.0.1:8443/v/demo1/master.m3u8
+  curl -X POST -H "Authorization: Bearer \$(cat $logs/admin.credential)" \\
+       'http://127.0.0.1:9080/purge?asset=demo1'       purge the asset from the edge
   curl http://127.0.0.1:9080/metrics                   counters (also :9300, :9400)
 
-The shield's packager and the control plane's API are not there yet: their main ports answer 404.
+The control plane's API is not there yet: its main port answers 404.
 
   build/bin/tomato-edge --dump-config                  effective settings with their help
   kill -HUP ${pids[2]}                                     reload the edge (see its log)
@@ -137,12 +153,23 @@ if [ "$smoke" = 1 ]; then
         stop_all || true
         exit 1
     }
-    got=$(curl -sS --max-time 5 http://127.0.0.1:8080/hello.txt) || fail "the edge did not answer"
-    [ "$got" = "hello from the Tomato CDN edge" ] || fail "the edge answered '$got'"
-    n=$(curl -sS --max-time 5 --http2-prior-knowledge -r 0-99 http://127.0.0.1:8080/1m.bin | wc -c)
+    u=http://127.0.0.1:8080/v/demo1
+    got=$(curl -sS --max-time 20 "$u/master.m3u8") || fail "the edge did not answer"
+    case "$got" in "#EXTM3U"*) ;; *) fail "the edge answered '$got' for the master playlist" ;; esac
+    x=$(curl -sS --max-time 20 -o /dev/null -D - "$u/360p/2.m4s" | tr -d '\r' | sed -n 's/^X-Cache: //Ip')
+    [ "$x" = MISS ] || fail "first segment request: X-Cache '$x'"
+    x=$(curl -sS --max-time 5 -o /dev/null -D - "$u/360p/2.m4s" | tr -d '\r' | sed -n 's/^X-Cache: //Ip')
+    [ "$x" = HIT-hot ] || fail "second segment request: X-Cache '$x'"
+    err=$(ffmpeg -nostdin -v error -i "$u/manifest.mpd" -map 0 -c copy -f null - 2>&1) ||
+        fail "ffmpeg could not read the DASH manifest: $err"
+    [ -z "$err" ] || fail "ffmpeg reading the DASH manifest said: $err"
+    n=$(curl -sS --max-time 5 --http2-prior-knowledge -r 0-99 "$u/360p/1.m4s" | wc -c)
     [ "$n" = 100 ] || fail "h2c range request gave $n bytes"
-    v=$(curl -sSk --max-time 5 --http2 -o /dev/null -w '%{http_version}' https://127.0.0.1:8443/)
+    v=$(curl -sSk --max-time 5 --http2 -o /dev/null -w '%{http_version}' https://127.0.0.1:8443/v/demo1/master.m3u8)
     [ "$v" = 2 ] || fail "HTTPS did not speak h2 (got '$v')"
+    p=$(curl -sS --max-time 5 -X POST -H "Authorization: Bearer $(cat "$logs/admin.credential")" \
+        'http://127.0.0.1:9080/purge?asset=demo1')
+    case "$p" in '{"purged":'*) ;; *) fail "purge answered '$p'" ;; esac
     for port in 9080 9300 9400; do
         curl -sSf --max-time 5 "http://127.0.0.1:$port/healthz" >/dev/null ||
             fail "admin port $port did not answer /healthz"
