@@ -41,6 +41,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/.." && pwd)
+# shellcheck source=loadtest/bench_lib.sh
+. "$here/bench_lib.sh"
 build_dir=$top/build
 cmdline="loadtest/bench_cache.sh$(printf ' %q' "$@")"
 tool_pid=""
@@ -51,13 +53,6 @@ keep=0
 want_ats=1
 server_core=0
 client_core=1
-
-usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
-die() {
-    echo "bench_cache.sh: $*" >&2
-    exit 1
-}
-note() { echo "bench_cache.sh: $*" >&2; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -119,9 +114,6 @@ edge_bin=${TOMATO_EDGE:-$build_dir/bin/tomato-edge}
 # ---- tools ----
 
 missing=()
-need_tool() { # command debian-package
-    command -v "$1" >/dev/null 2>&1 || missing+=("$1 (Debian package $2)")
-}
 need_tool taskset util-linux
 need_tool curl curl
 need_tool python3 python3
@@ -161,36 +153,6 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/tmt-bench-cache.XXXXXX")
 # nginx drops root for its workers (nobody), Varnish for its child: they must reach their dirs.
 chmod 755 "$tmp"
 started=() # pids of the servers this script started
-
-# Prints PID and all its descendants.
-tree_pids() {
-    ps -e -o pid= -o ppid= | awk -v root="$1" '
-        { parent[$1] = $2; pids[NR] = $1 }
-        END {
-            keep[root] = 1; print root
-            do {
-                added = 0
-                for (i in pids) { p = pids[i]; if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; print p; added = 1 } }
-            } while (added)
-        }'
-}
-
-stop_server() { # pid
-    local pid=$1 kids i
-    kill -0 "$pid" 2>/dev/null || {
-        wait "$pid" 2>/dev/null || true
-        return 0
-    }
-    kids=$(tree_pids "$pid" | tail -n +2 | tr '\n' ' ')
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    for i in $kids; do kill -KILL "$i" 2>/dev/null || true; done
-}
 
 cleanup() {
     local rc=$? p
@@ -246,19 +208,6 @@ done = function(summary, latency, requests)
         summary.requests, summary.bytes, summary.duration, e.connect, e.read, e.write, e.status, e.timeout))
 end
 EOF
-
-# Prints N free TCP ports on 127.0.0.1.
-free_ports() {
-    python3 -c '
-import socket, sys
-ss = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in ss:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))
-' "$1"
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # Waits until PID listens on each PORT; fails when PID exits or after 20 s.
 wait_ready() { # pid port...
@@ -550,19 +499,6 @@ edge_others() { # name tier
             END { printf "%d\n", s + 0 }'
 }
 
-# utime+stime, in clock ticks, summed over the processes of a server.
-cpu_ticks() { # pid
-    local p sum=0 stat rest
-    for p in $(tree_pids "$1"); do
-        stat=$(cat "/proc/$p/stat" 2>/dev/null) || continue
-        rest=${stat##*) } # fields from 3 on; comm may hold spaces
-        # shellcheck disable=SC2086
-        set -- $rest
-        sum=$((sum + ${12} + ${13}))
-    done
-    echo "$sum"
-}
-
 threads_of() { # pid: threads summed over the server's processes
     local p sum=0 n
     for p in $(tree_pids "$1"); do
@@ -572,7 +508,6 @@ threads_of() { # pid: threads summed over the server's processes
     echo "$sum"
 }
 
-now_ns() { date +%s%N; }
 clk_tck=$(getconf CLK_TCK)
 
 # ---- throughput ----

@@ -25,6 +25,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/.." && pwd)
+# shellcheck source=loadtest/bench_lib.sh
+. "$here/bench_lib.sh"
 edge_bin=${TOMATO_EDGE:-$top/build/bin/tomato-edge}
 cmdline="loadtest/bench_static.sh$(printf ' %q' "$@")"
 idle_pid=""
@@ -38,13 +40,6 @@ conns=10000
 keep=0
 server_core=0
 client_core=1
-
-usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
-die() {
-    echo "bench_static.sh: $*" >&2
-    exit 1
-}
-note() { echo "bench_static.sh: $*" >&2; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -110,9 +105,6 @@ done
 # ---- tools ----
 
 missing=()
-need_tool() { # command debian-package
-    command -v "$1" >/dev/null 2>&1 || missing+=("$1 (Debian package $2)")
-}
 need_tool taskset util-linux
 need_tool openssl openssl
 need_tool curl curl
@@ -150,36 +142,6 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/tmt-bench-static.XXXXXX")
 # nginx and h2o drop root for their workers (nobody): they must be able to read the files.
 chmod 755 "$tmp"
 started=() # pids of the servers this script started
-
-# Prints PID and all its descendants.
-tree_pids() {
-    ps -e -o pid= -o ppid= | awk -v root="$1" '
-        { parent[$1] = $2; pids[NR] = $1 }
-        END {
-            keep[root] = 1; print root
-            do {
-                added = 0
-                for (i in pids) { p = pids[i]; if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; print p; added = 1 } }
-            } while (added)
-        }'
-}
-
-stop_server() { # pid
-    local pid=$1 kids i
-    kill -0 "$pid" 2>/dev/null || {
-        wait "$pid" 2>/dev/null || true
-        return 0
-    }
-    kids=$(tree_pids "$pid" | tail -n +2 | tr '\n' ' ')
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    for i in $kids; do kill -KILL "$i" 2>/dev/null || true; done
-}
 
 cleanup() {
     local rc=$? p
@@ -224,19 +186,6 @@ done = function(summary, latency, requests)
         summary.requests, summary.bytes, summary.duration, e.connect, e.read, e.write, e.status, e.timeout))
 end
 EOF
-
-# Prints N free TCP ports on 127.0.0.1.
-free_ports() {
-    python3 -c '
-import socket, sys
-ss = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in ss:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))
-' "$1"
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # Waits until PID listens on each PORT; fails when PID exits or after 10 s.
 wait_ready() { # pid port...
@@ -364,19 +313,6 @@ start_h2o() {
     verify h2o https "$t" >&2 || die "h2o failed the check above"
 }
 
-# utime+stime, in clock ticks, summed over the processes of a server.
-cpu_ticks() { # pid
-    local p sum=0 stat rest
-    for p in $(tree_pids "$1"); do
-        stat=$(cat "/proc/$p/stat" 2>/dev/null) || continue
-        rest=${stat##*) } # fields from 3 on; comm may hold spaces
-        # shellcheck disable=SC2086
-        set -- $rest
-        sum=$((sum + ${12} + ${13}))
-    done
-    echo "$sum"
-}
-
 # VmRSS in KiB, summed over the processes of a server (nginx: master + worker).
 rss_kib() { # pid
     local p sum=0 v
@@ -389,7 +325,6 @@ rss_kib() { # pid
 
 nprocs() { tree_pids "$1" | wc -l; }
 
-now_ns() { date +%s%N; }
 clk_tck=$(getconf CLK_TCK)
 
 # ---- throughput ----
