@@ -10,6 +10,7 @@
  * or asset.json that cannot be used is 502 with a log line naming the file.
  */
 #include "shield.h"
+#include "shield_path.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -62,15 +63,6 @@ static const struct tmt_metric_def shield_metrics[] = {
 };
 _Static_assert(TMT_ARRAY_LEN(shield_metrics) == M_N, "one definition per counter");
 
-enum kind { K_MASTER, K_MPD, K_MEDIA_PL, K_INIT, K_SEGMENT };
-
-struct req_path {
-    char asset[TMT_PACK_ID_MAX + 1];
-    char rend[TMT_PACK_ID_MAX + 1];
-    enum kind kind;
-    unsigned n;
-};
-
 struct asset {
     struct asset *next;
     char id[TMT_PACK_ID_MAX + 1];
@@ -87,7 +79,7 @@ struct job {
     uint64_t hkey;
     char key[MAX_KEY];
     size_t key_len;
-    struct req_path rp;
+    struct shield_path rp;
     struct waiter *waiters; /* under s->jobs_mu until the job is out of the table */
     /* the result, written by the pool thread before the waiters are posted */
     struct edge_obj *obj;
@@ -143,89 +135,6 @@ static void count(struct shield *s, unsigned shard, size_t m, uint64_t v)
 {
     if (s->metrics != NULL)
         tmt_metric_add(tmt_metrics_shard(s->metrics, shard), s->m_base + m, v);
-}
-
-/* ---- paths ---- */
-
-/* Copies a path segment [p, end) into out if it is an id; false otherwise. */
-static bool take_id(const char *p, const char *end, char *out)
-{
-    size_t n = (size_t)(end - p);
-    if (n == 0 || n > TMT_PACK_ID_MAX)
-        return false;
-    memcpy(out, p, n);
-    out[n] = '\0';
-    return tmt_pack_id_valid(out);
-}
-
-/* Parses /v/{asset}/...; returns 0, or the status to answer (400 bad asset id, 404 otherwise). */
-static int parse_path(struct tmt_slice path, struct req_path *rp)
-{
-    const char *p = path.p, *end = path.p + path.len;
-    if (path.len < 4 || memcmp(p, "/v/", 3) != 0)
-        return 404;
-    p += 3;
-    const char *slash = memchr(p, '/', (size_t)(end - p));
-    if (slash == NULL)
-        return 404;
-    if (!take_id(p, slash, rp->asset))
-        return 400;
-    p = slash + 1;
-    size_t rest = (size_t)(end - p);
-    if (rest == 11 && memcmp(p, "master.m3u8", 11) == 0) {
-        rp->kind = K_MASTER;
-        return 0;
-    }
-    if (rest == 12 && memcmp(p, "manifest.mpd", 12) == 0) {
-        rp->kind = K_MPD;
-        return 0;
-    }
-    slash = memchr(p, '/', rest);
-    if (slash == NULL || !take_id(p, slash, rp->rend))
-        return 404;
-    p = slash + 1;
-    rest = (size_t)(end - p);
-    if (rest == 10 && memcmp(p, "index.m3u8", 10) == 0) {
-        rp->kind = K_MEDIA_PL;
-        return 0;
-    }
-    if (rest == 8 && memcmp(p, "init.mp4", 8) == 0) {
-        rp->kind = K_INIT;
-        return 0;
-    }
-    /* {n}.m4s: n from 1, no leading zero, at most 9 digits */
-    unsigned n = 0;
-    const char *q = p;
-    while (q < end && *q >= '0' && *q <= '9' && q - p < 9)
-        n = n * 10 + (unsigned)(*q++ - '0');
-    if (q == p || *p == '0' || end - q != 4 || memcmp(q, ".m4s", 4) != 0)
-        return 404;
-    rp->kind = K_SEGMENT;
-    rp->n = n;
-    return 0;
-}
-
-static size_t canonical_key(const struct req_path *rp, char *out, size_t cap)
-{
-    int n;
-    switch (rp->kind) {
-    case K_MASTER:
-        n = snprintf(out, cap, "/v/%s/master.m3u8", rp->asset);
-        break;
-    case K_MPD:
-        n = snprintf(out, cap, "/v/%s/manifest.mpd", rp->asset);
-        break;
-    case K_MEDIA_PL:
-        n = snprintf(out, cap, "/v/%s/%s/index.m3u8", rp->asset, rp->rend);
-        break;
-    case K_INIT:
-        n = snprintf(out, cap, "/v/%s/%s/init.mp4", rp->asset, rp->rend);
-        break;
-    default:
-        n = snprintf(out, cap, "/v/%s/%s/%u.m4s", rp->asset, rp->rend, rp->n);
-        break;
-    }
-    return n < 0 ? 0 : TMT_MIN((size_t)n, cap - 1);
 }
 
 /* ---- answering ---- */
@@ -408,7 +317,7 @@ static void job_unref(struct job *j)
 static void package(struct job *j)
 {
     struct shield *s = j->s;
-    const struct req_path *rp = &j->rp;
+    const struct shield_path *rp = &j->rp;
     struct asset *a = asset_get(s, rp->asset, &j->status, j->why, sizeof(j->why), &j->built_index);
     if (a == NULL)
         return;
@@ -563,8 +472,8 @@ void shield_handle(struct tmt_http_req *req, void *arg)
         tmt_http_respond_error(req, status, why);
         return;
     }
-    struct req_path rp;
-    status = parse_path(req->path, &rp);
+    struct shield_path rp;
+    status = shield_parse_path(req->path, &rp);
     if (status != 0) {
         tmt_http_respond_error(req, status,
                                status == 400 ? "asset ids are 1 to 64 of [A-Za-z0-9_-]"
@@ -574,7 +483,7 @@ void shield_handle(struct tmt_http_req *req, void *arg)
         return;
     }
     char key[MAX_KEY];
-    size_t kl = canonical_key(&rp, key, sizeof(key));
+    size_t kl = shield_canonical_key(&rp, key, sizeof(key));
     uint64_t hkey = XXH3_64bits(key, kl);
     struct tmt_policy_hint hint;
     tmt_policy_hint_of_key(key, kl, &hint);
