@@ -5,6 +5,7 @@
 #include "tmt/http_conf.h"
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "tmt/server.h"
 
@@ -109,6 +110,14 @@ const struct tmt_conf_key tmt_http_conf_keys[TMT_HTTP_CONF_N_KEYS] = {
      .min = 1,
      .max = 1024,
      .help = "concurrent HTTP/2 streams per connection"},
+    {.section = "http",
+     .name = "cors_origin",
+     .type = TMT_CONF_STR,
+     .offset = K(cors_origin),
+     .dflt = "*",
+     .flags = TMT_CONF_RELOADABLE,
+     .help = "Access-Control-Allow-Origin for requests with an Origin (web players on other "
+             "origins), preflights answered; at most 127 characters; empty = no CORS"},
     {.section = "log",
      .name = "access_log",
      .type = TMT_CONF_PATH,
@@ -131,4 +140,5 @@ void tmt_http_conf_limits(const struct tmt_http_conf *c, struct tmt_server_limit
     l->max_body_bytes = (size_t)c->max_body_bytes;
     l->max_connections = (unsigned)c->max_connections;
     l->h2_max_streams = (unsigned)c->h2_max_streams;
+    snprintf(l->cors_origin, sizeof(l->cors_origin), "%s", c->cors_origin);
 }

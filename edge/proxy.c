@@ -721,6 +721,9 @@ static void fill_fail(struct fill *f, int status, const char *why)
 
 static bool stored_field(struct tmt_slice name, const struct tmt_http_header *h, size_t n)
 {
+    /* CORS is each hop's own (http.cors_origin): the upstream's fields would double ours. */
+    if (name.len > 15 && strncasecmp(name.p, "access-control-", 15) == 0)
+        return false;
     static const char *const drop[] = {"content-length", "date", "server", "x-cache", "age"};
     for (size_t i = 0; i < TMT_ARRAY_LEN(drop); i++) {
         if (name.len == strlen(drop[i]) && strncasecmp(name.p, drop[i], name.len) == 0)

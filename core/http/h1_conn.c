@@ -282,7 +282,7 @@ static void dispatch(struct conn *c)
     struct req *r = c->req;
     c->state = CS_HANDLING;
     arm_read(c);
-    c->w->s->opts.handler(&r->pub, c->w->s->opts.handler_arg);
+    srv_dispatch(r);
 }
 
 /* Moves request body bytes from the read buffer into the request. Returns true when complete. */

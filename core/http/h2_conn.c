@@ -230,7 +230,7 @@ static void dispatch(struct h2_sess *s, struct req *r)
         tmt_http_respond_error(&r->pub, 400, "missing :method or :path");
         return;
     }
-    w->s->opts.handler(&r->pub, w->s->opts.handler_arg);
+    srv_dispatch(r);
 }
 
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)

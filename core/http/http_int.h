@@ -130,6 +130,7 @@ struct req {
     bool no_body;    /* HEAD, 1xx, 204, 304: body pieces are dropped */
     bool chunked;    /* h1 chunked response framing */
     bool keep_alive; /* h1: the client allows another request after this one */
+    bool cors;       /* the response gets the CORS fields (see tmt_server_limits) */
     int status;
     int64_t clen;       /* declared Content-Length, -1 if none */
     uint64_t body_sent; /* body bytes queued so far */
@@ -293,6 +294,9 @@ char *srv_rbuf_get(struct worker *w);
 void srv_rbuf_put(struct worker *w, char **buf);
 void srv_conn_close(struct conn *c);
 void srv_conn_closed_check(struct worker *w);
+
+/* resp.c: hands a complete request to the server's handler (answering CORS preflights itself). */
+void srv_dispatch(struct req *r);
 
 /* h1_conn.c; the *_resp_* functions are called by resp.c with r->c set and r->status, r->clen
  * and r->no_body already decided */

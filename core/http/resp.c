@@ -24,12 +24,56 @@ static bool is_h2(const struct req *r)
     return r->pub.version == 20;
 }
 
+/* ---- CORS ---- */
+
+#define CORS_EXPOSE "Content-Length, Content-Range, ETag, Age, X-Cache, Cache-Status"
+
+void srv_dispatch(struct req *r)
+{
+    struct worker *w = r->w;
+    const char *allow = w->limits.cors_origin;
+    if (allow[0] != '\0' && tmt_http_header_find(r->pub.headers, r->pub.n_headers, "origin")) {
+        r->cors = true;
+        const struct tmt_http_header *acrm =
+            tmt_http_header_find(r->pub.headers, r->pub.n_headers, "access-control-request-method");
+        if (r->pub.method == TMT_HTTP_OPTIONS && acrm != NULL) {
+            const struct tmt_http_header *acrh = tmt_http_header_find(
+                r->pub.headers, r->pub.n_headers, "access-control-request-headers");
+            struct tmt_http_header h[4] = {
+                {TMT_SLICE_LIT("Access-Control-Allow-Methods"),
+                 TMT_SLICE_LIT("GET, HEAD, OPTIONS")},
+                {TMT_SLICE_LIT("Access-Control-Max-Age"), TMT_SLICE_LIT("86400")},
+            };
+            size_t n = 2;
+            if (acrh != NULL)
+                h[n++] = (struct tmt_http_header){TMT_SLICE_LIT("Access-Control-Allow-Headers"),
+                                                  acrh->value};
+            r->pub.cache_status = "preflight";
+            if (tmt_http_resp_start(&r->pub, 204, h, n, 0) == TMT_OK)
+                tmt_http_resp_end(&r->pub);
+            return;
+        }
+    }
+    w->s->opts.handler(&r->pub, w->s->opts.handler_arg);
+}
+
 int tmt_http_resp_start(struct tmt_http_req *pub, int status, const struct tmt_http_header *h,
                         size_t n, int64_t content_length)
 {
     struct req *r = to_req(pub);
     if (r->state != REQ_HANDLING)
         return TMT_EINVAL;
+    struct tmt_http_header with_cors[TMT_SERVER_HEADERS_CAP];
+    if (r->cors && n + 2 <= TMT_ARRAY_LEN(with_cors)) {
+        /* The allowed origin as configured; any such field from upstream was dropped by it. */
+        const char *allow = r->w->limits.cors_origin;
+        memcpy(with_cors, h, n * sizeof(*h));
+        with_cors[n++] = (struct tmt_http_header){TMT_SLICE_LIT("Access-Control-Allow-Origin"),
+                                                  {allow, strlen(allow)}};
+        with_cors[n++] = (struct tmt_http_header){TMT_SLICE_LIT("Access-Control-Expose-Headers"),
+                                                  TMT_SLICE_LIT(CORS_EXPOSE)};
+        h = with_cors;
+    }
     TMT_ASSERT(status >= 100 && status <= 999);
     r->state = REQ_STARTED;
     r->status = status;

@@ -303,6 +303,38 @@ class EdgeOps(unittest.TestCase):
         finally:
             subprocess.run(["umount", "-l", mnt], capture_output=True)
 
+    def test_cors(self):
+        data = body(1200, 4)
+        # The upstream sends its own CORS fields: the edge answers with its own, once.
+        self.put("/v/a8/master.m3u8", data, headers={"Access-Control-Allow-Origin": "http://x"})
+        origin = "Origin: http://player.example\r\n"
+        with self.edge() as e:
+            r = http_get(e.port, "/v/a8/master.m3u8", extra=origin)
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.header_all("access-control-allow-origin"), ["*"])
+            self.assertIn("X-Cache", r.header("access-control-expose-headers"))
+            r = http_get(e.port, "/v/a8/master.m3u8", extra=origin)
+            self.assertEqual((r.header("x-cache"), r.header_all("access-control-allow-origin")),
+                             ("HIT-hot", ["*"]))
+            # No Origin: no CORS fields.
+            r = http_get(e.port, "/v/a8/master.m3u8")
+            self.assertIsNone(r.header("access-control-allow-origin"))
+            # A preflight is answered by the edge itself, never forwarded.
+            r = http_request(e.port, "OPTIONS", "/v/a8/master.m3u8",
+                             extra=origin + "Access-Control-Request-Method: GET\r\n"
+                             "Access-Control-Request-Headers: range\r\n")
+            self.assertEqual(r.status, 204)
+            self.assertEqual(r.header("access-control-allow-origin"), "*")
+            self.assertIn("GET", r.header("access-control-allow-methods"))
+            self.assertEqual(r.header("access-control-allow-headers"), "range")
+            self.assertEqual(len(self.origin.requests_for("/v/a8/master.m3u8")), 1)
+        with self.edge("http.cors_origin=") as e:
+            r = http_get(e.port, "/v/a8/master.m3u8", extra=origin)
+            self.assertIsNone(r.header("access-control-allow-origin"))
+        with self.edge("http.cors_origin=https://player.example") as e:
+            r = http_get(e.port, "/v/a8/master.m3u8", extra=origin)
+            self.assertEqual(r.header("access-control-allow-origin"), "https://player.example")
+
     def test_token_path_shares_key_and_hides_token(self):
         data = body(5000, 9)
         self.put("/v/a4/720p/1.m4s", data)

@@ -26,10 +26,11 @@ struct tmt_http_conf {
     uint64_t max_body_bytes;
     int64_t max_connections;
     int64_t h2_max_streams;
-    char *access_log; /* path; empty = off; "-" = standard output */
+    char *access_log;  /* path; empty = off; "-" = standard output */
+    char *cors_origin; /* Access-Control-Allow-Origin; empty = no CORS */
 };
 
-#define TMT_HTTP_CONF_N_KEYS 12
+#define TMT_HTTP_CONF_N_KEYS 13
 extern const struct tmt_conf_key tmt_http_conf_keys[TMT_HTTP_CONF_N_KEYS];
 
 #define TMT_HTTP_CONF_PART(base)                                                                   \

@@ -80,6 +80,13 @@ struct tmt_server_limits {
     size_t max_body_bytes;      /* request body; larger gives 413 */
     unsigned max_connections;   /* per server, shared out evenly among the workers */
     unsigned h2_max_streams;    /* concurrent HTTP/2 streams per connection */
+    /*
+     * CORS (players on other origins): requests with an Origin get this
+     * Access-Control-Allow-Origin value (and exposed headers) on their response, and preflights
+     * (OPTIONS with Access-Control-Request-Method) are answered 204 without reaching the
+     * handler. "" = off.
+     */
+    char cors_origin[128];
 };
 
 #define TMT_SERVER_HEADERS_CAP 256
