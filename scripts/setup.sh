@@ -30,6 +30,12 @@ pkgs+=(libevent-dev libnghttp2-dev libssl-dev librocksdb-dev libmaxminddb-dev
     libzstd-dev libjansson-dev libinih-dev libxxhash-dev libcmocka-dev)
 # Tools the tests drive as real clients.
 pkgs+=(ffmpeg curl openssl nghttp2-client zstd python3-jwt python3-h2 iproute2)
+# The browser test (tests/browser): Debian's Chromium, driven by playwright-core from npm. Node.js
+# and npm come from Debian unless the machine has them already (a Node.js from elsewhere that
+# bundles npm conflicts with Debian's npm package).
+pkgs+=(chromium)
+command -v node >/dev/null || pkgs+=(nodejs)
+command -v npm >/dev/null || pkgs+=(npm)
 if [ "$want_bench" = 1 ]; then
     pkgs+=(nginx-light h2o varnish trafficserver wrk linux-perf)
 fi

@@ -8,7 +8,7 @@
 #   setup     scripts/setup.sh (Debian packages, skipped when present)
 #   format    clang-format check of every C file
 #   build     RelWithDebInfo, warnings as errors, into build/
-#   test      ctest in build/ (unit, proc, fuzz corpus replays, repo checks)
+#   test      ctest in build/ (unit, proc, fuzz corpus replays, repo checks, browser players)
 #   demo      scripts/demo.sh --smoke: the README's main command starts, reloads and stops
 #   sanitize  AddressSanitizer + UBSan build into build-asan/ and the same tests
 #   fuzz      clang libFuzzer build into build-fuzz/, each target for TMT_FUZZ_SECONDS (30)
