@@ -1186,6 +1186,8 @@ void edge_proxy_handle(struct tmt_http_req *req, void *arg)
         return;
     }
 
+    bool looked_again = false;
+look:;
     int64_t now = (int64_t)wall_ms();
     enum tmt_tier tier;
     struct edge_obj *o =
@@ -1211,6 +1213,13 @@ void edge_proxy_handle(struct tmt_http_req *req, void *arg)
     bool swr = o != NULL && stale_while_revalidate_ok(o, now);
     pthread_mutex_lock(&p->fills.mu);
     struct fill *f = table_find(&p->fills, hkey, key, klen);
+    if (f == NULL && o == NULL && !looked_again && edge_store_has(p->store, hkey)) {
+        /* A fill finished between the lookup and here: its object answers (a miss was not
+         * counted, so the simulator's one access per request holds). */
+        pthread_mutex_unlock(&p->fills.mu);
+        looked_again = true;
+        goto look;
+    }
     if (f != NULL && swr) {
         pthread_mutex_unlock(&p->fills.mu);
         serve_swr(p, req, o);

@@ -661,6 +661,15 @@ void edge_store_replace(struct edge_store *s, struct edge_obj *o)
     pthread_mutex_unlock(&s->mu);
 }
 
+bool edge_store_has(struct edge_store *s, uint64_t hkey)
+{
+    TMT_CHECK_OBJ(s, STORE_MAGIC);
+    pthread_mutex_lock(&s->mu);
+    bool has = tmt_tiers_where(s->tiers, hkey) != TMT_TIER_NONE;
+    pthread_mutex_unlock(&s->mu);
+    return has;
+}
+
 bool edge_store_remove(struct edge_store *s, uint64_t hkey)
 {
     TMT_CHECK_OBJ(s, STORE_MAGIC);

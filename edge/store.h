@@ -119,6 +119,9 @@ enum tmt_tier edge_store_put(struct edge_store *s, struct edge_obj *o, uint64_t 
 /* Replaces a stored object's fields and metadata in place of the old (a 304 refresh). */
 void edge_store_replace(struct edge_store *s, struct edge_obj *o);
 
+/* Is key stored (on any tier)? Counts no request. */
+bool edge_store_has(struct edge_store *s, uint64_t hkey);
+
 /* Removes key (purge, invalidation). Returns true if it was stored. */
 bool edge_store_remove(struct edge_store *s, uint64_t hkey);
 

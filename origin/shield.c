@@ -86,6 +86,7 @@ struct job {
     int status;
     char why[200];
     bool built_index;    /* this job built an asset's index */
+    bool from_store;     /* found stored after all: nothing was packaged */
     atomic_bool counted; /* its packaging was counted (by the first waiter, on a worker) */
 };
 
@@ -318,6 +319,17 @@ static void package(struct job *j)
 {
     struct shield *s = j->s;
     const struct shield_path *rp = &j->rp;
+    /* A job that finished between this request's lookup and its start may have stored it. */
+    struct tmt_policy_hint hint;
+    tmt_policy_hint_of_key(j->key, j->key_len, &hint);
+    enum tmt_tier tier;
+    j->obj = edge_store_get(s->store, j->hkey, (struct tmt_slice){j->key, j->key_len}, &hint,
+                            mono_ms(), &tier);
+    if (j->obj != NULL) {
+        j->status = 200;
+        j->from_store = true;
+        return;
+    }
     struct asset *a = asset_get(s, rp->asset, &j->status, j->why, sizeof(j->why), &j->built_index);
     if (a == NULL)
         return;
@@ -401,7 +413,7 @@ static void waiter_done(void *arg)
     /* Counters are per worker shard: the job's are added by its first waiter. */
     if (!atomic_exchange(&j->counted, true)) {
         count(s, w->req->worker, M_INDEX_BUILDS, j->built_index ? 1 : 0);
-        if (j->obj != NULL) {
+        if (j->obj != NULL && !j->from_store) {
             count(s, w->req->worker, M_PACKAGED, 1);
             count(s, w->req->worker, M_PACKAGED_BYTES, j->obj->size);
         }
