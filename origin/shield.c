@@ -26,6 +26,7 @@
 #include <xxhash.h>
 
 #include "store.h"
+#include "tmt/kv.h"
 #include "tmt/log.h"
 #include "tmt/loop.h"
 #include "tmt/metrics.h"
@@ -102,6 +103,7 @@ struct shield {
 #define SHIELD_MAGIC 0x5e1d0001u
     char *root;
     struct edge_store *store;
+    struct tmt_kv *indexes; /* asset id -> index blob: kept outside the evicting cache */
     struct tmt_pool *pool;
     struct tmt_metrics *metrics;
     size_t m_base;
@@ -207,26 +209,25 @@ static struct asset *asset_get(struct shield *s, const char *id, int *status, ch
         snprintf(why, why_cap, "no such asset");
         return NULL;
     }
-    char key[MAX_KEY];
-    int kl = snprintf(key, sizeof(key), "/v/%s/.index", id);
-    uint64_t hkey = XXH3_64bits(key, (size_t)kl);
-    struct tmt_policy_hint hint;
-    tmt_policy_hint_of_key(key, (size_t)kl, &hint);
     struct tmt_err err;
     tmt_err_clear(&err);
     struct tmt_pack_index *ix = NULL;
-    enum tmt_tier tier;
-    struct edge_obj *blob = edge_store_get(s->store, hkey, (struct tmt_slice){key, (size_t)kl},
-                                           &hint, mono_ms(), &tier);
-    if (blob != NULL) {
-        ix = tmt_pack_index_load(blob->body, blob->size, &err);
+    struct tmt_slice idkey = {id, strlen(id)};
+    struct tmt_kv_val v;
+    int got = tmt_kv_get(s->indexes, idkey, &v, &err);
+    if (got == 1) {
+        ix = tmt_pack_index_load(v.p, v.len, &err);
+        tmt_kv_val_release(v.pin);
         if (ix == NULL)
             tmt_log(TMT_LOG_WARN, "shield", "stored index unusable, rebuilding",
                     "asset=%s why=\"%s\"", id, err.msg);
-        edge_obj_unref(blob);
+    } else if (got < 0) {
+        tmt_log(TMT_LOG_WARN, "shield", "cannot read the stored index, rebuilding",
+                "asset=%s why=\"%s\"", id, err.msg);
     }
     if (ix == NULL) {
         uint64_t t0 = mono_ms();
+        tmt_err_clear(&err);
         struct tmt_pack_asset *pa = tmt_pack_asset_load(s->root, id, &err);
         if (pa != NULL) {
             ix = tmt_pack_index_build(pa, s->root, &err);
@@ -247,15 +248,12 @@ static struct asset *asset_get(struct shield *s, const char *id, int *status, ch
         struct tmt_pack_buf b;
         tmt_pack_buf_init(&b);
         if (tmt_pack_index_save(ix, &b) == TMT_OK) {
-            static const struct tmt_http_header ct[] = {
-                {TMT_SLICE_LIT("Content-Type"), TMT_SLICE_LIT("application/octet-stream")}};
-            struct edge_obj *o =
-                edge_obj_new(hkey, (struct tmt_slice){key, (size_t)kl}, 200, ct, 1, b.len);
-            memcpy(o->body_mem, b.p, b.len);
-            o->size = b.len;
-            o->hint = hint;
-            (void)edge_store_put(s->store, o, mono_ms());
-            edge_obj_unref(o);
+            struct tmt_slice part = {(const char *)b.p, b.len};
+            struct tmt_kv_op op = {.key = idkey, .parts = &part, .n_parts = 1};
+            tmt_err_clear(&err);
+            if (tmt_kv_write(s->indexes, &op, 1, &err) != TMT_OK)
+                tmt_log(TMT_LOG_ERROR, "shield", "cannot keep the index (it will be rebuilt)",
+                        "asset=%s why=\"%s\"", id, err.msg);
         }
         tmt_pack_buf_fini(&b);
     }
@@ -587,6 +585,13 @@ struct shield *shield_new(const struct shield_conf *c, struct tmt_metrics *metri
     s->store = edge_store_open(&so, err);
     if (s->store == NULL)
         goto fail;
+    char ipath[4096];
+    snprintf(ipath, sizeof(ipath), "%s/indexes", c->cache_path);
+    struct tmt_kv_opts ko = {
+        .path = ipath, .zstd_level = 3, .blob_files = true, .min_blob_size = 64 * 1024};
+    s->indexes = tmt_kv_open(&ko, err);
+    if (s->indexes == NULL)
+        goto fail;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned threads =
         c->pack_threads > 0 ? (unsigned)c->pack_threads : (unsigned)(2 * (ncpu > 0 ? ncpu : 1));
@@ -614,6 +619,7 @@ void shield_free(struct shield **sp)
     TMT_CHECK_OBJ(s, SHIELD_MAGIC);
     tmt_pool_free(&s->pool);
     edge_store_close(&s->store);
+    tmt_kv_close(&s->indexes);
     for (struct asset *a = s->assets, *next; a != NULL; a = next) {
         next = a->next;
         tmt_pack_index_free(&a->ix);

@@ -5,7 +5,7 @@
  *
  * Paths (docs/ARCHITECTURE.md): master.m3u8 and manifest.mpd under /v/{asset}/, and
  * {rendition}/index.m3u8, {rendition}/init.mp4, {rendition}/{n}.m4s. An asset's index is built
- * once (on the blocking pool) and kept in the cache too, so a restart does not re-index.
+ * once (on the blocking pool) and kept in a RocksDB of its own, so a restart does not re-index.
  */
 #ifndef SHIELD_H
 #define SHIELD_H

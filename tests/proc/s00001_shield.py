@@ -137,6 +137,18 @@ class ShieldPackaging(unittest.TestCase):
             self.assertEqual((r.status, r.header("x-cache")), (200, "MISS"))
             self.assertEqual(s.metrics().get("tmt_shield_index_builds_total", 0), 0)
 
+    def test_index_kept_across_restart_with_defaults(self):
+        # The RAM tier (default size) is not kept, but the asset's index is.
+        with self.shield(cache="c6") as s:
+            self.assertEqual(http_get(s.port, "/v/a1/master.m3u8").status, 200)
+            self.assertEqual(s.metrics().get("tmt_shield_index_builds_total", 0), 1)
+            self.assertEqual(s.stop(), 0)
+        with self.shield(cache="c6") as s:
+            r = http_get(s.port, "/v/a1/180p/1.m4s")
+            self.assertEqual((r.status, r.header("x-cache")), (200, "MISS"))
+            self.assertEqual(s.metrics().get("tmt_shield_index_builds_total", 0), 0)
+            self.assertEqual(s.metrics().get("tmt_shield_packaged_total", 0), 1)
+
     def test_bad_requests_and_damaged_mezzanine(self):
         with self.shield(cache="c3") as s:
             cases = {
