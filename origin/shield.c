@@ -575,11 +575,13 @@ struct shield *shield_new(const struct shield_conf *c, struct tmt_metrics *metri
         tmt_secret_load("fill.key_file", c->fill_key_file, s->fill_key, &s->fill_key_len, err) !=
             TMT_OK)
         goto fail;
+    char opath[4096];
+    snprintf(opath, sizeof(opath), "%s/objects", c->cache_path);
     struct edge_store_opts so = {
         .policy = TMT_POLICY_LRU,
         .budget = {c->ram_size, c->disk_size, 0},
         .max_object = c->max_object_size,
-        .path = {NULL, c->cache_path, NULL},
+        .path = {NULL, opath, NULL},
         .start_ms = mono_ms(),
     };
     s->store = edge_store_open(&so, err);

@@ -44,7 +44,8 @@ static const struct tmt_conf_key shield_keys[] = {
      .type = TMT_CONF_PATH,
      .offset = offsetof(struct shield_conf, cache_path),
      .dflt = "var/shield/cache",
-     .help = "RocksDB folder of the shield cache (packaged objects and asset indexes)"},
+     .help = "folder of the shield cache: objects/ (packaged objects, RocksDB) and indexes/ (asset "
+             "indexes, RocksDB)"},
     {.section = "cache",
      .name = "ram_size",
      .type = TMT_CONF_SIZE,
