@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
@@ -277,6 +278,9 @@ struct edge_store {
     struct tmt_kv *kv[TMT_TIER_N]; /* warm and cold; NULL for hot and unused tiers */
     uint64_t start_ms;
     bool frozen_clock;
+    /* write errors are logged at most once a second per tier (a full disk fails every write) */
+    uint64_t err_logged_ms[TMT_TIER_N];
+    uint64_t err_quiet[TMT_TIER_N];
     /* hot objects: chained table keyed by hash */
     struct edge_obj **hot;
     size_t hot_mask, hot_n;
@@ -336,6 +340,29 @@ static void mark_bad(struct edge_store *s, uint64_t hkey)
         s->bad[s->n_bad++] = hkey;
 }
 
+static uint64_t mono_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Counts a failed write of tier t and logs it, or only counts it within a second of the last. */
+static void write_failed(struct edge_store *s, enum tmt_tier t, const char *what,
+                         const struct tmt_err *err)
+{
+    s->st.write_errors++;
+    uint64_t now = mono_now_ms();
+    if (s->err_logged_ms[t] != 0 && now - s->err_logged_ms[t] < 1000) {
+        s->err_quiet[t]++;
+        return;
+    }
+    tmt_log(TMT_LOG_ERROR, "store", what, "tier=%s why=\"%s\" unlogged_before=%" PRIu64,
+            tmt_tier_name(t), err->msg, s->err_quiet[t]);
+    s->err_logged_ms[t] = now;
+    s->err_quiet[t] = 0;
+}
+
 static void kv_delete(struct edge_store *s, enum tmt_tier t, uint64_t hkey)
 {
     char ok[9], mk[9];
@@ -343,11 +370,8 @@ static void kv_delete(struct edge_store *s, enum tmt_tier t, uint64_t hkey)
     rec_key(mk, 'm', hkey);
     struct tmt_kv_op ops[2] = {{.del = true, .key = {ok, 9}}, {.del = true, .key = {mk, 9}}};
     struct tmt_err err = {0};
-    if (tmt_kv_write(s->kv[t], ops, 2, &err) != TMT_OK) {
-        s->st.write_errors++;
-        tmt_log(TMT_LOG_ERROR, "store", "cannot delete", "tier=%s why=\"%s\"", tmt_tier_name(t),
-                err.msg);
-    }
+    if (tmt_kv_write(s->kv[t], ops, 2, &err) != TMT_OK)
+        write_failed(s, t, "cannot delete", &err);
 }
 
 /* Writes o to tier t. false on a write error (logged): the caller drops the object. */
@@ -367,9 +391,7 @@ static bool kv_store(struct edge_store *s, enum tmt_tier t, const struct edge_ob
     int rc = tmt_kv_write(s->kv[t], ops, 2, &err);
     free(head);
     if (rc != TMT_OK) {
-        s->st.write_errors++;
-        tmt_log(TMT_LOG_ERROR, "store", "cannot store, dropping the object", "tier=%s why=\"%s\"",
-                tmt_tier_name(t), err.msg);
+        write_failed(s, t, "cannot store, dropping the object", &err);
         return false;
     }
     return true;
