@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 void tmt_pack_buf_init(struct tmt_pack_buf *b)
@@ -124,6 +125,39 @@ static int read_fd(const struct tmt_pack_io *io, uint64_t off, void *dst, size_t
     return 0;
 }
 
+static int readv_fd(const struct tmt_pack_io *io, uint64_t off, const struct iovec *iov, int n,
+                    size_t len, int *sys_errno)
+{
+    if (off > (uint64_t)INT64_MAX - len)
+        return TMT_ECORRUPT;
+    ssize_t r;
+    do
+        r = preadv(io->_fd, iov, n, (off_t)off);
+    while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        *sys_errno = errno;
+        return TMT_EIO;
+    }
+    if ((size_t)r == len)
+        return 0;
+    /* Short (the end of the file, or a rare partial read): the rest piece by piece. */
+    size_t done = (size_t)r;
+    for (int i = 0; i < n; i++) {
+        if (done >= iov[i].iov_len) {
+            done -= iov[i].iov_len;
+            off += iov[i].iov_len;
+            continue;
+        }
+        int rc = read_fd(io, off + done, (uint8_t *)iov[i].iov_base + done, iov[i].iov_len - done,
+                         sys_errno);
+        if (rc != 0)
+            return rc;
+        off += iov[i].iov_len;
+        done = 0;
+    }
+    return 0;
+}
+
 static int read_mem(const struct tmt_pack_io *io, uint64_t off, void *dst, size_t len,
                     int *sys_errno)
 {
@@ -138,6 +172,7 @@ void tmt_pack_io_init_fd(struct tmt_pack_io *io, int fd, uint64_t size, const ch
 {
     memset(io, 0, sizeof(*io));
     io->read = read_fd;
+    io->readv = readv_fd;
     io->size = size;
     io->name = name != NULL ? name : "(fd)";
     io->_fd = fd;

@@ -25,6 +25,7 @@
 #include "pack_int.h"
 
 #include <string.h>
+#include <sys/uio.h>
 
 #define TRUN_DATA_OFFSET 0x000001u
 #define TRUN_DURATION 0x000100u
@@ -326,6 +327,58 @@ size_t pack_moof_size(const struct pack_track *t, uint32_t count)
     return 8 + 16 + 8 + 16 + 20 + 20 + (size_t)count * trun_entry_size(t);
 }
 
+#define SPAN_IOV 512
+#define SPAN_SCRATCH (64 * 1024)
+
+/*
+ * Reads the samples s[0..count) (bytes in all) into dst with one preadv over their span, the
+ * bytes between them going to a scratch buffer. Returns false, reading nothing, when that does
+ * not pay (too many runs, or gaps over a quarter of the bytes); else true with *rc set.
+ */
+static bool read_span(const struct tmt_pack_io *io, const struct pack_sample *s, uint32_t count,
+                      uint8_t *dst, size_t bytes, int *rc, struct tmt_err *err)
+{
+    static _Thread_local uint8_t scratch[SPAN_SCRATCH];
+    struct iovec iov[SPAN_IOV];
+    int n = 0;
+    uint64_t first = s[0].pos, end = first;
+    size_t gaps = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        if (s[i].pos < end)
+            return false; /* out of order or overlapping: run by run */
+        for (uint64_t gap = s[i].pos - end; gap > 0;) {
+            size_t piece = (size_t)TMT_MIN(gap, (uint64_t)SPAN_SCRATCH);
+            if (n == SPAN_IOV)
+                return false;
+            iov[n++] = (struct iovec){scratch, piece};
+            gaps += piece;
+            gap -= piece;
+        }
+        if (gaps > bytes / 4)
+            return false;
+        if (n > 0 && s[i].pos == end && iov[n - 1].iov_base != scratch) {
+            iov[n - 1].iov_len += s[i].size;
+        } else {
+            if (n == SPAN_IOV)
+                return false;
+            iov[n++] = (struct iovec){dst, s[i].size};
+        }
+        dst += s[i].size;
+        end = s[i].pos + s[i].size;
+    }
+    int sys_errno = 0;
+    *rc = io->readv(io, first, iov, n, (size_t)(end - first), &sys_errno);
+    if (*rc == TMT_EIO)
+        tmt_err_set_errno(err, *rc, sys_errno, "%s: read of %llu bytes at %llu", io->name,
+                          (unsigned long long)(end - first), (unsigned long long)first);
+    else if (*rc != 0)
+        tmt_err_set(err, *rc,
+                    "%s: truncated: %llu bytes at offset %llu are past the end (%llu bytes)",
+                    io->name, (unsigned long long)(end - first), (unsigned long long)first,
+                    (unsigned long long)io->size);
+    return true;
+}
+
 int tmt_pack_media_segment(const struct tmt_pack_index *ix, unsigned r, unsigned n,
                            const struct tmt_pack_io *io, struct tmt_pack_buf *out,
                            struct tmt_err *err)
@@ -380,7 +433,16 @@ int tmt_pack_media_segment(const struct tmt_pack_index *ix, unsigned r, unsigned
     TMT_ASSERT(w.len - moof == moof_size);
     u32(&w, (uint32_t)(8 + g->bytes));
     fourcc(&w, "mdat");
-    /* sample bytes: one read per run of samples that follow each other in the file */
+    /* sample bytes: one scattered read of the whole span when the other track's chunks in it
+     * are few and small (interleaved files), else one read per run of adjacent samples */
+    if (io->readv != NULL && read_span(io, s, g->count, w.p + w.len, (size_t)g->bytes, &rc, err)) {
+        if (rc != 0)
+            return rc;
+        w.len += (size_t)g->bytes;
+        TMT_ASSERT(w.len == total);
+        out->len += w.len;
+        return 0;
+    }
     for (uint32_t i = 0; i < g->count;) {
         uint64_t pos = s[i].pos;
         size_t len = s[i].size;

@@ -77,11 +77,21 @@ typedef int tmt_pack_read_fn(const struct tmt_pack_io *io, uint64_t off, void *d
                              int *sys_errno);
 
 /*
+ * Reads the len bytes at offset off of io scattered over iov[0..n) (their lengths sum to len) in
+ * one call. Same returns as tmt_pack_read_fn.
+ */
+struct iovec;
+typedef int tmt_pack_readv_fn(const struct tmt_pack_io *io, uint64_t off, const struct iovec *iov,
+                              int n, size_t len, int *sys_errno);
+
+/*
  * Where sample bytes come from: a value the caller places on the stack. `name` (borrowed, for
- * error messages) names the file.
+ * error messages) names the file. readv may be NULL (a caller's own reader): the segment writer
+ * then reads run by run.
  */
 struct tmt_pack_io {
     tmt_pack_read_fn *read;
+    tmt_pack_readv_fn *readv;
     void *arg;     /* for a caller's own read function */
     uint64_t size; /* bytes in the source */
     const char *name;
