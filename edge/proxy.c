@@ -488,6 +488,25 @@ static void reader_refill(struct reader *r)
     fill_unref(nf);
 }
 
+/* Starts r's response as a fill streams in (X-Cache: MISS): the object's fields and ours. */
+static int start_streamed(struct edge_proxy *p, struct reader *r, const struct edge_obj *o,
+                          const char *detail, int64_t clen)
+{
+    struct our_fields of;
+    size_t n_of = build_fields(p, &of, "MISS", detail, 0);
+    struct tmt_http_header h[MAX_FWD_HEADERS + 8];
+    size_t n = 0;
+    for (size_t i = 0; i < o->n_hdrs && n < MAX_FWD_HEADERS; i++) {
+        if (!internal_field(o, o->hdrs[i].name))
+            h[n++] = o->hdrs[i];
+    }
+    for (size_t i = 0; i < n_of; i++)
+        h[n++] = of.h[i];
+    int rc = tmt_http_resp_start(r->req, o->status, h, n, clen);
+    r->started = rc == TMT_OK;
+    return rc;
+}
+
 #define PASS_HIGH (1u << 20) /* bytes queued to clients before the upstream is paused */
 #define PASS_LOW (256u << 10)
 
@@ -548,22 +567,11 @@ static void pass_step(struct reader *r, enum fill_state st, struct edge_obj *o, 
         return;
     }
     if (!r->started) {
-        struct our_fields of;
-        size_t n_of = build_fields(p, &of, "MISS", "fwd=miss; detail=larger-than-max-object", 0);
-        struct tmt_http_header h[MAX_FWD_HEADERS + 8];
-        size_t n = 0;
-        for (size_t i = 0; i < o->n_hdrs && n < MAX_FWD_HEADERS; i++) {
-            if (!internal_field(o, o->hdrs[i].name))
-                h[n++] = o->hdrs[i];
-        }
-        for (size_t i = 0; i < n_of; i++)
-            h[n++] = of.h[i];
-        if (tmt_http_resp_start(r->req, o->status, h, n, f->known_len ? (int64_t)f->cap : -1) !=
-            TMT_OK) {
+        if (start_streamed(p, r, o, "fwd=miss; detail=larger-than-max-object",
+                           f->known_len ? (int64_t)f->cap : -1) != TMT_OK) {
             reader_finish(r);
             return;
         }
-        r->started = true;
         if (received > 0 && o->body != NULL) {
             /* What an unknown-length body had buffered before it outgrew the limit. */
             edge_obj_ref(o);
@@ -652,22 +660,11 @@ static void reader_step(struct reader *r)
             reader_finish(r);
             return;
         }
-        struct our_fields of;
-        size_t n_of = build_fields(p, &of, "MISS", detail, 0);
-        struct tmt_http_header h[MAX_FWD_HEADERS + 8];
-        size_t n = 0;
-        for (size_t i = 0; i < o->n_hdrs && n < MAX_FWD_HEADERS; i++) {
-            if (!internal_field(o, o->hdrs[i].name))
-                h[n++] = o->hdrs[i];
-        }
-        for (size_t i = 0; i < n_of; i++)
-            h[n++] = of.h[i];
-        if (tmt_http_resp_start(r->req, o->status, h, n, (int64_t)f->cap) != TMT_OK) {
+        if (start_streamed(p, r, o, detail, (int64_t)f->cap) != TMT_OK) {
             edge_obj_unref(o);
             reader_finish(r);
             return;
         }
-        r->started = true;
     }
     if (received > r->sent) {
         edge_obj_ref(o);

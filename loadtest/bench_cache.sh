@@ -209,20 +209,6 @@ done = function(summary, latency, requests)
 end
 EOF
 
-# Waits until PID listens on each PORT; fails when PID exits or after 20 s.
-wait_ready() { # pid port...
-    local pid=$1 i p ok
-    shift
-    for i in $(seq 200); do
-        kill -0 "$pid" 2>/dev/null || return 1
-        ok=1
-        for p in "$@"; do port_open "$p" || ok=0; done
-        [ "$ok" = 1 ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
 # ---- origin ----
 
 origin_log=$tmp/origin/access.log

@@ -1,6 +1,6 @@
 # bench_lib.sh: helpers the loadtest/bench_*.sh scripts share (sourced, not run): usage from
 # the script's header comment, messages, tool checks, server process trees and their stop, free
-# loopback ports, CPU ticks of a process tree, a nanosecond clock.
+# loopback ports and waiting for them, CPU ticks of a process tree, a nanosecond clock.
 # shellcheck shell=bash
 
 bench_name=$(basename "$0")
@@ -75,3 +75,17 @@ cpu_ticks() { # pid
 }
 
 now_ns() { date +%s%N; }
+
+# Waits up to 20 s until every port accepts connections; fails if the process exits first.
+wait_ready() { # pid port...
+    local pid=$1 i p ok
+    shift
+    for i in $(seq 200); do
+        kill -0 "$pid" 2>/dev/null || return 1
+        ok=1
+        for p in "$@"; do port_open "$p" || ok=0; done
+        [ "$ok" = 1 ] && return 0
+        sleep 0.1
+    done
+    return 1
+}

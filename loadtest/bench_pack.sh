@@ -276,20 +276,6 @@ files=("$master_path" "$seg_path")
 declare -A pid port
 clk_tck=$(getconf CLK_TCK)
 
-# Waits until PID listens on each PORT; fails when PID exits or after 20 s.
-wait_ready() { # pid port...
-    local pid0=$1 i p ok
-    shift
-    for i in $(seq 200); do
-        kill -0 "$pid0" 2>/dev/null || return 1
-        ok=1
-        for p in "$@"; do port_open "$p" || ok=0; done
-        [ "$ok" = 1 ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
 shield_admin=""
 start_shield() {
     local dir=$tmp/shield ports p

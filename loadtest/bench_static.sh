@@ -187,20 +187,6 @@ done = function(summary, latency, requests)
 end
 EOF
 
-# Waits until PID listens on each PORT; fails when PID exits or after 10 s.
-wait_ready() { # pid port...
-    local pid=$1 i p ok
-    shift
-    for i in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || return 1
-        ok=1
-        for p in "$@"; do port_open "$p" || ok=0; done
-        [ "$ok" = 1 ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
 # Fetches both files and compares the bytes; h2 checks the protocol too.
 verify() { # name scheme port
     local name=$1 scheme=$2 port=$3 f got out

@@ -142,9 +142,8 @@ static void count(struct shield *s, unsigned shard, size_t m, uint64_t v)
 
 /* ---- answering ---- */
 
-static void serve(struct shield *s, struct tmt_http_req *req, struct edge_obj *o, bool hit)
+static void serve(struct tmt_http_req *req, struct edge_obj *o, bool hit)
 {
-    (void)s;
     struct tmt_http_header h[8];
     size_t n = 0;
     for (size_t i = 0; i < o->n_hdrs && n < 5; i++) {
@@ -418,7 +417,7 @@ static void waiter_done(void *arg)
     }
     if (j->obj != NULL) {
         edge_obj_ref(j->obj);
-        serve(s, w->req, j->obj, false);
+        serve(w->req, j->obj, false);
     } else {
         count(s, w->req->worker, M_ERRORS, 1);
         w->req->cache_status = "error";
@@ -502,7 +501,7 @@ void shield_handle(struct tmt_http_req *req, void *arg)
         edge_store_get(s->store, hkey, (struct tmt_slice){key, kl}, &hint, mono_ms(), &tier);
     if (o != NULL) {
         count(s, req->worker, M_HIT, 1);
-        serve(s, req, o, true);
+        serve(req, o, true);
         return;
     }
     count(s, req->worker, M_MISS, 1);
