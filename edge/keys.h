@@ -1,6 +1,7 @@
 /*
  * keys.h: the edge's cache keys (docs/ARCHITECTURE.md, "Cache keys"): request paths normalized
- * as RFC 3986 section 6.2.2 allows, the query kept outside /v/. Pure functions of their input.
+ * (tmt_http_path_normalize) as RFC 3986 section 6.2.2 allows, the query kept outside /v/. Pure
+ * functions of their input.
  */
 #ifndef EDGE_KEYS_H
 #define EDGE_KEYS_H
@@ -8,13 +9,6 @@
 #include <stddef.h>
 
 #include "tmt/base.h"
-
-/*
- * Normalizes a path: %XX of unreserved characters decoded, other escapes in upper case, empty
- * segments collapsed, "." and ".." segments removed (".." above the root refused). Returns the
- * length written to out (at most cap), or 0 if the path is invalid or does not fit.
- */
-size_t edge_normalize_path(struct tmt_slice in, char *out, size_t cap);
 
 /*
  * The cache key of a request path (still percent-encoded) and query (p NULL: none): the

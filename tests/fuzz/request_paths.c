@@ -74,11 +74,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct tmt_slice query = {q != NULL ? q + 1 : NULL, q != NULL ? size - path.len - 1 : 0};
 
     char norm[CAP], again[CAP], key[CAP];
-    size_t n = edge_normalize_path(path, norm, sizeof(norm));
+    size_t n = tmt_http_path_normalize(path, norm, sizeof(norm));
     CHECK(n <= sizeof(norm));
     if (n > 0) {
         check_normalized(norm, n);
-        size_t m = edge_normalize_path((struct tmt_slice){norm, n}, again, sizeof(again));
+        size_t m = tmt_http_path_normalize((struct tmt_slice){norm, n}, again, sizeof(again));
         CHECK(m == n && memcmp(again, norm, n) == 0);
     }
     int status = 0;

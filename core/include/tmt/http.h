@@ -67,6 +67,13 @@ bool tmt_http_list_has(struct tmt_slice value, const char *lower_token);
  */
 long tmt_http_query_param(struct tmt_slice query, const char *name, char *out, size_t cap);
 
+/*
+ * Normalizes a path: %XX of unreserved characters decoded, other escapes in upper case, empty
+ * segments collapsed, "." and ".." segments removed (".." above the root refused). Returns the
+ * length written to out (at most cap), or 0 if the path is invalid or does not fit.
+ */
+size_t tmt_http_path_normalize(struct tmt_slice in, char *out, size_t cap);
+
 /* ---- HTTP dates (RFC 9110 section 5.6.7) ---- */
 
 #define TMT_HTTP_DATE_LEN 29 /* "Sun, 06 Nov 1994 08:49:37 GMT" */
