@@ -228,7 +228,7 @@ size_t tmt_http_path_normalize(struct tmt_slice in, char *out, size_t cap)
             i++;
         if (i == in.len)
             break;
-        /* One segment, written after a '/' at seg and dropped or undone if it is . or .. */
+        /* One path component, written after a '/' at seg and dropped or undone if it is . or .. */
         size_t seg = n;
         if (n + 1 > cap)
             return 0;

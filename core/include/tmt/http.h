@@ -69,8 +69,8 @@ long tmt_http_query_param(struct tmt_slice query, const char *name, char *out, s
 
 /*
  * Normalizes a path: %XX of unreserved characters decoded, other escapes in upper case, empty
- * segments collapsed, "." and ".." segments removed (".." above the root refused). Returns the
- * length written to out (at most cap), or 0 if the path is invalid or does not fit.
+ * path components collapsed, "." and ".." components removed (".." above the root refused).
+ * Returns the length written to out (at most cap), or 0 if the path is invalid or does not fit.
  */
 size_t tmt_http_path_normalize(struct tmt_slice in, char *out, size_t cap);
 
