@@ -4,6 +4,9 @@
 #ifndef CP_CONF_H
 #define CP_CONF_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "tmt/config.h"
 #include "tmt/daemon_conf.h"
 #include "tmt/http_conf.h"
@@ -14,7 +17,27 @@ struct cp_conf {
     char *listen;       /* server.listen: the /v1 API and the /r router */
     char *admin_listen; /* admin.listen: /metrics, /healthz */
     char *public_url;   /* server.public_url: how viewers reach this control plane */
-    char *store_path;   /* store.path: RocksDB directory */
+    char *server_id;    /* server.id: the iss of every token */
+    int64_t api_threads;
+    uint64_t max_body;
+    char *store_path; /* store.path: RocksDB directory */
+    bool store_sync;
+    uint64_t session_ttl_ms;
+    int64_t scrypt_n;
+    uint64_t login_window_ms;
+    int64_t max_failures_per_account;
+    uint64_t address_window_ms;
+    int64_t max_attempts_per_address;
+    char *bootstrap_email;
+    char *bootstrap_password_file;
+    int64_t max_active_devices;
+    int64_t max_registered_devices;
+    uint64_t lease_ttl_ms;
+    char *edge_url;
+    uint64_t token_margin_ms;
+    uint64_t default_token_ttl_ms;
+    uint64_t max_token_ttl_ms;
+    uint64_t ticket_ttl_ms;
 };
 
 extern const struct tmt_conf_schema cp_conf_schema;

@@ -11,7 +11,9 @@
 # RocksDB in var/demo/edge-*) and serves it over HTTP/1.1 and h2c, and over HTTPS (h2) with a
 # self-signed certificate. Edge and shield share a fill key; admin calls (purge) take the
 # credential in var/demo/admin.credential. Every daemon answers /healthz and /metrics on its
-# admin port.
+# admin port. The control plane (store in var/demo/control) has an operator and a viewer account
+# (passwords in var/demo/*.password) and publishes the sample as the show "demo": a viewer's
+# playback call returns edge URLs with a signed token.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +22,7 @@ for a in "$@"; do
     case "$a" in
     --smoke) smoke=1 ;;
     -h | --help)
-        sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -89,7 +91,7 @@ if [ ! -f "$asset/asset.json" ]; then
 JSON
 fi
 # Secrets (edges -> shields fill key, admin credential) and the edge's self-signed certificate.
-for f in fill.key admin.credential; do
+for f in fill.key admin.credential operator.password viewer.password; do
     [ -f "$logs/$f" ] || (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$logs/$f")
 done
 if [ ! -f "$logs/demo.key" ]; then
@@ -97,7 +99,9 @@ if [ ! -f "$logs/demo.key" ]; then
         -days 30 -subj /CN=localhost >/dev/null 2>&1
 fi
 
-start tomato-control
+start tomato-control --set store.path="$logs/control" \
+    --set auth.bootstrap_operator_email=operator@example.com \
+    --set auth.bootstrap_operator_password_file="$logs/operator.password"
 start tomato-shield --set mezzanine.root="$logs/mezzanine" --set fill.key_file="$logs/fill.key" \
     --set cache.path="$logs/shield-cache" --set admin.credential_file="$logs/admin.credential"
 start tomato-edge --set upstream.shields=127.0.0.1:8300 --set upstream.fill_key_file="$logs/fill.key" \
@@ -120,6 +124,21 @@ for name in "${names[@]}"; do
     fi
 done
 
+# The catalog and a viewer: the operator publishes the sample asset as the show "demo" and a
+# viewer account exists (both calls are idempotent: 409 on later runs).
+api() { # method path [token] [json]
+    curl -sS --max-time 10 -X "$1" -H 'Content-Type: application/json' \
+        ${3:+-H "Authorization: Bearer $3"} ${4:+-d "$4"} "http://127.0.0.1:8400$2"
+}
+json_field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+optoken=$(api POST /v1/sessions "" "{\"email\":\"operator@example.com\",\"password\":\"$(cat "$logs/operator.password")\"}" | json_field token) || {
+    echo "demo: the operator could not log in to the control plane" >&2
+    stop_all || true
+    exit 1
+}
+api POST /v1/shows "$optoken" '{"id":"demo","title":"Demo","description":"Sample asset made by scripts/demo.sh","genres":["demo"],"languages":["en"],"duration":24,"asset_id":"demo1","state":"published"}' >/dev/null
+api POST /v1/users "" "{\"email\":\"viewer@example.com\",\"password\":\"$(cat "$logs/viewer.password")\",\"display_name\":\"Viewer\"}" >/dev/null
+
 cat <<MSG
 
 Tomato CDN $(build/bin/tomato-edge --version | cut -d' ' -f2) is running on loopback:
@@ -139,7 +158,16 @@ Play or inspect the sample asset through the edge (HLS and DASH, packaged by the
        'http://127.0.0.1:9080/purge?asset=demo1'       purge the asset from the edge
   curl http://127.0.0.1:9080/metrics                   counters (also :9300, :9400)
 
-The control plane's API is not there yet: its main port answers 404.
+Play as a viewer through the control plane (docs/api.md; the viewer's password is in
+$logs/viewer.password, the operator's in $logs/operator.password):
+
+  T=\$(curl -s -H 'Content-Type: application/json' -d "{\"email\":\"viewer@example.com\",\"password\":\"\$(cat $logs/viewer.password)\"}" \\
+       http://127.0.0.1:8400/v1/sessions | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  D=\$(curl -s -H 'Content-Type: application/json' -H "Authorization: Bearer \$T" -d '{"name":"laptop"}' \\
+       http://127.0.0.1:8400/v1/devices | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  curl -s -H 'Content-Type: application/json' -H "Authorization: Bearer \$T" \\
+       -d "{\"show_id\":\"demo\",\"device_id\":\"\$D\"}" http://127.0.0.1:8400/v1/playback
+                                                       hls_url, dash_url: the edge, with a token
 
   build/bin/tomato-edge --dump-config                  effective settings with their help
   kill -HUP ${pids[2]}                                     reload the edge (see its log)
@@ -170,6 +198,19 @@ if [ "$smoke" = 1 ]; then
     p=$(curl -sS --max-time 5 -X POST -H "Authorization: Bearer $(cat "$logs/admin.credential")" \
         'http://127.0.0.1:9080/purge?asset=demo1')
     case "$p" in '{"purged":'*) ;; *) fail "purge answered '$p'" ;; esac
+    # The viewer flow: login, a device, playback URLs from the control plane, played from the edge.
+    vt=$(api POST /v1/sessions "" "{\"email\":\"viewer@example.com\",\"password\":\"$(cat "$logs/viewer.password")\"}" | json_field token) ||
+        fail "the viewer could not log in"
+    dev=$(api GET /v1/devices "$vt" | python3 -c 'import json, sys; d = json.load(sys.stdin)["devices"]; print(d[0]["id"] if d else "")') ||
+        fail "the viewer could not list devices"
+    [ -n "$dev" ] || dev=$(api POST /v1/devices "$vt" '{"name":"smoke","type":"computer"}' | json_field id) ||
+        fail "the viewer could not register a device"
+    hls=$(api POST /v1/playback "$vt" "{\"show_id\":\"demo\",\"device_id\":\"$dev\"}" | json_field hls_url) ||
+        fail "the control plane gave no playback URL"
+    case "$hls" in http://127.0.0.1:8080/t/*/v/demo1/master.m3u8) ;; *) fail "playback URL '$hls'" ;; esac
+    err=$(ffmpeg -nostdin -v error -i "$hls" -map 0 -c copy -f null - 2>&1) ||
+        fail "ffmpeg could not play the control plane's HLS URL: $err"
+    [ -z "$err" ] || fail "ffmpeg playing the control plane's HLS URL said: $err"
     for port in 9080 9300 9400; do
         curl -sSf --max-time 5 "http://127.0.0.1:$port/healthz" >/dev/null ||
             fail "admin port $port did not answer /healthz"

@@ -3,6 +3,7 @@
 Standard library only. The build's bin/ comes from $TMT_BIN (CTest sets it), the source tree
 from $TMT_SRC.
 """
+import json
 import os
 import re
 import signal
@@ -145,6 +146,63 @@ class Shield(Listening):
         super().__init__("tomato-shield", "mezzanine.root=" + root,
                          "cache.path=" + os.path.join(cache_dir, "cache"), *sets,
                          workers=workers, args=args)
+
+
+class Control(Listening):
+    """tomato-control (see Listening) with its store in store_dir and a bootstrap operator.
+
+    scrypt runs with a small N (tests hash many passwords); everything else is the defaults
+    unless sets say otherwise. operator is (email, password) or None.
+    """
+
+    OPERATOR = ("op@example.com", "operator-password-1")
+
+    def __init__(self, store_dir, *sets, workers=2, args=(), operator=OPERATOR):
+        base = ["store.path=" + os.path.join(store_dir, "store"), "auth.scrypt_n=1024"]
+        if operator is not None:
+            pw = os.path.join(store_dir, "operator.pw")
+            with open(pw, "w") as f:
+                f.write(operator[1] + "\n")
+            base += ["auth.bootstrap_operator_email=" + operator[0],
+                     "auth.bootstrap_operator_password_file=" + pw]
+        super().__init__("tomato-control", *base, *sets, workers=workers, args=args)
+
+    def api(self, token=None):
+        return Api(self.port, token)
+
+
+class Api:
+    """A JSON client of the control plane's /v1 API: call() returns (status, json, Response)."""
+
+    def __init__(self, port, token=None):
+        self.port = port
+        self.token = token
+
+    def call(self, method, path, body=None, token=None, headers="", raw=None,
+             ctype="application/json"):
+        extra = headers
+        tok = token if token is not None else self.token
+        if tok:
+            extra += "Authorization: Bearer %s\r\n" % tok
+        data = b""
+        if raw is not None:
+            data = raw if isinstance(raw, bytes) else raw.encode()
+        elif body is not None:
+            data = json.dumps(body).encode()
+        if data and ctype:
+            extra += "Content-Type: %s\r\n" % ctype
+        r = http_request(self.port, method, path, extra=extra, body=data, timeout=15.0)
+        doc = None
+        if r.body and (r.header("content-type") or "").startswith("application/json"):
+            doc = json.loads(r.body)
+        return r.status, doc, r
+
+    def login(self, email, password):
+        st, doc, r = self.call("POST", "/v1/sessions", {"email": email, "password": password},
+                               token="")
+        if st != 201:
+            raise AssertionError("login %s: %s %r" % (email, st, r.body))
+        return Api(self.port, doc["token"])
 
 
 def scrape_metrics(port, timeout=5.0):

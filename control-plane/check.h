@@ -1,0 +1,55 @@
+/*
+ * check.h: the control plane's pure checks of what callers send (emails, language tags, ids,
+ * route paths, router tickets). No store, no sockets: unit-tested and fuzzed on their own.
+ */
+#ifndef CP_CHECK_H
+#define CP_CHECK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tmt/base.h"
+
+#define CP_TICKET_KEY_LEN 32
+#define CP_TICKET_MAX 160
+
+/* Fills n random bytes from OpenSSL's CSPRNG (aborts if it fails, which it does not on Linux). */
+void cp_random(void *out, size_t n);
+
+/* True when s is 1..max of [A-Za-z0-9_-] (the id alphabet of INTERFACES.md). */
+bool cp_id_ok(struct tmt_slice s, size_t max);
+
+/* Show ids chosen by operators: 1..48 of [A-Za-z0-9_] (no '-', so "{show}-v{n}" asset ids stay
+ * unambiguous). */
+bool cp_show_id_ok(const char *s);
+
+/* A BCP 47-looking language tag: 2-3 letters, then any number of "-" and 1-8 alphanumerics. */
+bool cp_lang_ok(const char *s);
+
+/*
+ * Lower-cases an email into out (cap bytes) if it looks like one: 3..254 bytes, one '@' with
+ * text before it, a dot in the domain (not first or last), no spaces or control characters.
+ */
+bool cp_email_normalize(const char *in, char *out, size_t cap);
+
+/*
+ * Matches a path without its leading '/' against a route pattern of '/'-separated literals and
+ * "*" (one non-empty component, captured into args[0..max_args)). Returns true on a match.
+ */
+bool cp_path_match(struct tmt_slice path, const char *pattern, struct tmt_slice *args,
+                   size_t max_args);
+
+/*
+ * Router tickets: "{lease}.{exp}.{mac}", mac the first 16 bytes (base64url) of HMAC-SHA256 of
+ * "{lease}.{exp}" under key. cp_ticket_make returns the length written to out (with a NUL), 0
+ * if the lease id is not an id or it does not fit. cp_ticket_parse checks the form and the mac
+ * (constant-time) and fills lease (NUL-terminated, cap bytes) and *exp; false for anything
+ * else. Expiry is the caller's check.
+ */
+size_t cp_ticket_make(const unsigned char key[CP_TICKET_KEY_LEN], const char *lease, int64_t exp,
+                      char *out, size_t cap);
+bool cp_ticket_parse(const unsigned char key[CP_TICKET_KEY_LEN], struct tmt_slice ticket,
+                     char *lease, size_t cap, int64_t *exp);
+
+#endif
