@@ -78,10 +78,9 @@ static bool hmac_sha256(const unsigned char *key, size_t key_len, const void *ms
 
 /* ---- shared rules ---- */
 
-static bool kid_char(char c)
+static bool is_alnum(char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
 static bool kid_valid(const char *p, size_t len)
@@ -89,7 +88,7 @@ static bool kid_valid(const char *p, size_t len)
     if (len == 0 || len > TMT_TOKEN_KID_MAX)
         return false;
     for (size_t i = 0; i < len; i++) {
-        if (!kid_char(p[i]))
+        if (!is_alnum(p[i]) && p[i] != '_' && p[i] != '-')
             return false;
     }
     return true;
@@ -100,11 +99,6 @@ static bool key_usable(const struct tmt_token_key *k)
     size_t kl = strnlen(k->kid, sizeof(k->kid));
     return kl < sizeof(k->kid) && kid_valid(k->kid, kl) && k->secret_len >= TMT_TOKEN_SECRET_MIN &&
            k->secret_len <= TMT_TOKEN_SECRET_MAX;
-}
-
-static bool is_alnum(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
 /*
@@ -449,7 +443,7 @@ static bool crit_name_ok(const char *p, size_t len)
     return len > 0 && claim_understood(p, len);
 }
 
-/* cdnicrit: a string of comma-separated names (RFC 9246) or an array of names, none unknown. */
+/* cdnicrit: a string of comma-separated names or an array of names, none of them unknown. */
 static bool crit_ok(const json_t *v)
 {
     if (json_is_string(v)) {
