@@ -88,9 +88,9 @@ void cp_reply_store_error(struct cp_call *c, const char *doing, const struct tmt
 json_t *cp_body_object(struct cp_call *c, const char *const *allowed)
 {
     struct tmt_slice b = c->req->body;
-    if (b.len > c->conf->max_body) {
-        cp_reply_error(c, 413, "body too large", "request bodies are at most %llu bytes",
-                       (unsigned long long)c->conf->max_body);
+    size_t max = c->body_max != 0 ? c->body_max : c->conf->max_body;
+    if (b.len > max) {
+        cp_reply_error(c, 413, "body too large", "request bodies are at most %zu bytes", max);
         return NULL;
     }
     /* A body must say it is JSON: "application/json", optionally with parameters. */
@@ -368,7 +368,7 @@ int cp_scan(struct cp *cp, const char *prefix, cp_scan_fn *fn, void *arg, struct
 
 /* ---- routes ---- */
 
-enum need { NEED_NONE, NEED_SESSION, NEED_OPERATOR };
+enum need { NEED_NONE, NEED_SESSION, NEED_OPERATOR, NEED_NODE };
 
 struct route {
     enum tmt_http_method method;
@@ -400,6 +400,14 @@ static const struct route routes[] = {
     {TMT_HTTP_GET, "v1/playback", NEED_SESSION, cp_playback_list, false},
     {TMT_HTTP_POST, "v1/playback/*/heartbeat", NEED_SESSION, cp_playback_heartbeat, false},
     {TMT_HTTP_DELETE, "v1/playback/*", NEED_SESSION, cp_playback_stop, false},
+    {TMT_HTTP_POST, "v1/nodes", NEED_OPERATOR, cp_nodes_create, false},
+    {TMT_HTTP_GET, "v1/nodes", NEED_OPERATOR, cp_nodes_list, false},
+    {TMT_HTTP_GET, "v1/nodes/*/config", NEED_NODE, cp_nodes_config, false},
+    {TMT_HTTP_POST, "v1/nodes/*/heartbeat", NEED_NODE, cp_nodes_heartbeat, false},
+    {TMT_HTTP_POST, "v1/nodes/*/drain", NEED_OPERATOR, cp_nodes_drain, false},
+    {TMT_HTTP_GET, "v1/nodes/*", NEED_OPERATOR, cp_nodes_get, false},
+    {TMT_HTTP_PATCH, "v1/nodes/*", NEED_OPERATOR, cp_nodes_patch, false},
+    {TMT_HTTP_DELETE, "v1/nodes/*", NEED_OPERATOR, cp_nodes_delete, false},
     {TMT_HTTP_GET, "v1/keys", NEED_OPERATOR, cp_keys_list, false},
     {TMT_HTTP_POST, "v1/keys/rotate", NEED_OPERATOR, cp_keys_rotate, false},
     {TMT_HTTP_GET, "r/*/master.m3u8", NEED_NONE, cp_router, false},
@@ -461,7 +469,10 @@ static const struct route *find_route(struct cp_call *c)
 /* Checks the caller and runs the endpoint. */
 static void dispatch(struct cp_call *c, const struct route *hit)
 {
-    if (hit->need != NEED_NONE) {
+    if (hit->need == NEED_NODE) {
+        if (!cp_node_auth(c))
+            return;
+    } else if (hit->need != NEED_NONE) {
         if (!cp_session_auth(c))
             return;
         if (hit->need == NEED_OPERATOR && c->role != CP_ROLE_OPERATOR) {
@@ -475,7 +486,10 @@ static void dispatch(struct cp_call *c, const struct route *hit)
 static void call_work(void *arg)
 {
     struct cp_call *c = arg;
-    c->now = cp_wall_now();
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    c->now = (int64_t)ts.tv_sec;
+    c->now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     dispatch(c, c->route);
     if (c->status == 0)
         cp_reply_error(c, 500, "internal error", "the call gave no answer");
@@ -506,6 +520,7 @@ static void call_done(void *arg)
     tmt_http_resp_end(c->req);
     free(c->body);
     json_decref(c->user);
+    json_decref(c->node);
     tmt_conf_snap_unref(&c->snap);
     free(c);
 }
@@ -514,6 +529,7 @@ static void call_done(void *arg)
 static void hide_ids(struct tmt_http_req *req)
 {
     static const char *const families[] = {"/v1/users/", "/v1/devices/", "/v1/playback/"};
+    /* (node ids are not people's: /v1/nodes/{id}/... is logged as it is) */
     for (size_t i = 0; i < TMT_ARRAY_LEN(families); i++) {
         size_t fl = strlen(families[i]);
         if (req->path.len > fl && memcmp(req->path.p, families[i], fl) == 0 &&

@@ -79,6 +79,7 @@ struct cp {
     /* Secrets made at the first start and kept in the store. */
     unsigned char pseudonym_key[32];
     unsigned char ticket_key[32];
+    unsigned char fill_key[32];
     /* Signing keys; changed by rotation under mu, read under keys_lock. */
     pthread_rwlock_t keys_lock;
     struct cp_keyring ring;
@@ -101,7 +102,8 @@ struct cp_call {
     const struct cp_conf *conf; /* settings for this call (the snapshot is held by ref) */
     struct tmt_conf_snap *snap;
     const struct route *route;
-    int64_t now; /* wall clock, seconds */
+    int64_t now;    /* wall clock, seconds */
+    int64_t now_ms; /* the same, in milliseconds */
     /* Captured path segments ("*" in the route) and the caller. */
     struct tmt_slice arg[CP_ARGS];
     bool authed;
@@ -109,6 +111,8 @@ struct cp_call {
     enum cp_role role;
     char session_key[64]; /* store key of the session, for logout */
     json_t *user;         /* the caller's user record */
+    json_t *node;         /* the calling node's record (node calls) */
+    size_t body_max;      /* largest body this call takes; 0: server.max_body */
     /* The answer. */
     int status;
     char *body;
@@ -267,6 +271,22 @@ void cp_shows_get(struct cp_call *c);
 void cp_shows_put(struct cp_call *c);
 void cp_shows_patch(struct cp_call *c);
 void cp_shows_delete(struct cp_call *c);
+
+void cp_nodes_create(struct cp_call *c);
+void cp_nodes_list(struct cp_call *c);
+void cp_nodes_get(struct cp_call *c);
+void cp_nodes_patch(struct cp_call *c);
+void cp_nodes_drain(struct cp_call *c);
+void cp_nodes_delete(struct cp_call *c);
+void cp_nodes_config(struct cp_call *c);
+void cp_nodes_heartbeat(struct cp_call *c);
+/* Resolves a node credential for the node in the path (c->node); false after answering 401. */
+bool cp_node_auth(struct cp_call *c);
+/*
+ * The public URL of the edge a playback goes to, into url: the first healthy active edge, or
+ * playback.edge_url while no edge is provisioned. 0, or -1 after answering 503.
+ */
+int cp_pick_edge(struct cp_call *c, char *url, size_t cap);
 
 void cp_keys_list(struct cp_call *c);
 void cp_keys_rotate(struct cp_call *c);

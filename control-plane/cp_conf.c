@@ -199,6 +199,24 @@ static const struct tmt_conf_key cp_keys[] = {
      .min = 1000,
      .flags = R,
      .help = "how long a router URL's ticket may be followed"},
+    {.section = "nodes",
+     .name = "heartbeat_interval",
+     .type = TMT_CONF_DURATION,
+     .offset = OFF(heartbeat_interval_ms),
+     .dflt = "10s",
+     .min = 1000,
+     .flags = R,
+     .help = "how often nodes heartbeat and poll their config (told to them in the config); at "
+             "most a third of devices.lease_ttl and of nodes.health_timeout"},
+    {.section = "nodes",
+     .name = "health_timeout",
+     .type = TMT_CONF_DURATION,
+     .offset = OFF(health_timeout_ms),
+     .dflt = "30s",
+     .min = 1000,
+     .flags = R,
+     .help = "a node without a heartbeat for this long is unhealthy: it leaves routing and the "
+             "edges' shield lists until its next heartbeat"},
 };
 
 static void cp_conf_check(const void *settings, struct tmt_conf_check *chk)
@@ -212,6 +230,11 @@ static void cp_conf_check(const void *settings, struct tmt_conf_check *chk)
     if ((c->bootstrap_email[0] != '\0') != (c->bootstrap_password_file[0] != '\0'))
         tmt_conf_check_fail(chk, "auth.bootstrap_operator_email",
                             "the bootstrap operator needs both an email and a password file");
+    if (3 * c->heartbeat_interval_ms > c->lease_ttl_ms ||
+        3 * c->heartbeat_interval_ms > c->health_timeout_ms)
+        tmt_conf_check_fail(chk, "nodes.heartbeat_interval",
+                            "must be at most a third of devices.lease_ttl and of "
+                            "nodes.health_timeout");
     if (c->default_token_ttl_ms > c->max_token_ttl_ms)
         tmt_conf_check_fail(chk, "playback.default_token_ttl",
                             "longer than playback.max_token_ttl");

@@ -38,6 +38,8 @@ struct cp_conf {
     uint64_t default_token_ttl_ms;
     uint64_t max_token_ttl_ms;
     uint64_t ticket_ttl_ms;
+    uint64_t heartbeat_interval_ms;
+    uint64_t health_timeout_ms;
 };
 
 extern const struct tmt_conf_schema cp_conf_schema;

@@ -2,8 +2,9 @@
  * keys.c: the control plane's secrets and token signing keys.
  *
  * Store keys:
- *   meta:secrets  {"pseudonym_key","ticket_key"} (base64url, 32 bytes each), made at the first
- *                 start: pseudonymous user ids and router tickets
+ *   meta:secrets  {"pseudonym_key","ticket_key","fill_key"} (base64url, 32 bytes each), made at
+ *                 the first start: pseudonymous user ids, router tickets, and the fill key
+ *                 edges send to shields (handed to nodes with their config)
  *   skey:{kid}    {"kid","secret","created","retired","valid_until"}: a signing key; retired 0
  *                 for the current one, valid_until the time its last token expires
  *   meta:kid      the current key's kid
@@ -95,30 +96,39 @@ static bool load_key(void *arg, struct tmt_slice rest, struct tmt_slice val)
 
 int cp_keys_load(struct cp *cp, struct tmt_err *err)
 {
+    /* Each secret is made the first time a start finds it missing, and kept from then on. */
+    static const char *const names[] = {"pseudonym_key", "ticket_key", "fill_key"};
+    unsigned char *dst[] = {cp->pseudonym_key, cp->ticket_key, cp->fill_key};
     json_t *sec = NULL;
     int rc = cp_get_json(cp, "meta:secrets", &sec, NULL);
     if (rc < 0)
         return tmt_err_set(err, TMT_EIO, "cannot read the secrets from the store"), -1;
-    if (rc == 1) {
-        if (get_secret(sec, "pseudonym_key", cp->pseudonym_key, SECRET_LEN) != 0 ||
-            get_secret(sec, "ticket_key", cp->ticket_key, SECRET_LEN) != 0) {
+    if (rc == 0)
+        sec = json_object();
+    bool made = false;
+    for (size_t i = 0; i < TMT_ARRAY_LEN(names); i++) {
+        if (json_object_get(sec, names[i]) == NULL) {
+            char t[64];
+            cp_random(dst[i], SECRET_LEN);
+            tmt_b64url_encode(dst[i], SECRET_LEN, t, sizeof(t));
+            json_object_set_new(sec, names[i], json_string(t));
+            made = true;
+        } else if (get_secret(sec, names[i], dst[i], SECRET_LEN) != 0) {
             json_decref(sec);
-            return tmt_err_set(err, TMT_ECORRUPT, "meta:secrets in the store is damaged"), -1;
+            return tmt_err_set(err, TMT_ECORRUPT, "meta:secrets in the store is damaged (%s)",
+                               names[i]),
+                   -1;
         }
-        json_decref(sec);
-    } else {
-        cp_random(cp->pseudonym_key, SECRET_LEN);
-        cp_random(cp->ticket_key, SECRET_LEN);
-        char a[64], b64[64];
-        tmt_b64url_encode(cp->pseudonym_key, SECRET_LEN, a, sizeof(a));
-        tmt_b64url_encode(cp->ticket_key, SECRET_LEN, b64, sizeof(b64));
-        sec = json_pack("{s:s, s:s}", "pseudonym_key", a, "ticket_key", b64);
+    }
+    if (made) {
         struct cp_batch b = {0};
         cp_batch_put_json(&b, "meta:secrets", sec);
-        json_decref(sec);
-        if (cp_batch_commit(cp, &b, NULL) != 0)
+        if (cp_batch_commit(cp, &b, NULL) != 0) {
+            json_decref(sec);
             return tmt_err_set(err, TMT_EIO, "cannot store the secrets"), -1;
+        }
     }
+    json_decref(sec);
     struct cp_keyring *r = &cp->ring;
     memset(r, 0, sizeof(*r));
     struct load_ctx l = {r, false};

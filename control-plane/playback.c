@@ -365,6 +365,10 @@ void cp_playback_start(struct cp_call *c)
         cp_reply_error(c, 404, "not found", "no such published show");
         goto out;
     }
+    /* The edge first: with none available no lease is taken. */
+    char edge[400];
+    if (cp_pick_edge(c, edge, sizeof(edge)) != 0)
+        goto out;
     /* The device is read under the lock, so a deletion cannot slip between check and lease. */
     pthread_mutex_lock(&cp->mu);
     snprintf(key, sizeof(key), "dev:%s:%s", c->uid, did);
@@ -469,7 +473,7 @@ void cp_playback_start(struct cp_call *c)
         cp_reply_error(c, 500, "internal error", "the router ticket could not be made");
         goto out;
     }
-    const char *edge = c->conf->edge_url;
+
     size_t ul = strlen(edge) + strlen(token) + strlen(asset) + 64;
     char *hls = tmt_xmalloc(ul), *dash = tmt_xmalloc(ul);
     snprintf(hls, ul, "%s/t/%s/v/%s/master.m3u8", edge, token, asset);
@@ -619,6 +623,9 @@ void cp_router(struct cp_call *c)
         rc = cp_batch_commit(cp, &b, c) == 0 ? 1 : -1;
     }
     pthread_mutex_unlock(&cp->mu);
+    char edge[400];
+    if (rc == 1 && cp_pick_edge(c, edge, sizeof(edge)) != 0)
+        rc = -1;
     if (rc == 1) {
         char token[TMT_TOKEN_MAX + 1];
         int64_t texp;
@@ -627,7 +634,7 @@ void cp_router(struct cp_call *c)
         } else {
             bool hls = c->req->path.len > 5 &&
                        memcmp(c->req->path.p + c->req->path.len - 5, ".m3u8", 5) == 0;
-            cp_add_header(c, "Location", "%s/t/%s/v/%s/%s", c->conf->edge_url, token, asset,
+            cp_add_header(c, "Location", "%s/t/%s/v/%s/%s", edge, token, asset,
                           hls ? "master.m3u8" : "manifest.mpd");
             c->counts[CPM_ROUTER_REDIRECTS]++;
             cp_reply_empty(c, 302);

@@ -5,11 +5,13 @@
  * main() stays thin: the shared front end runs the lifecycle; the hooks build the servers.
  */
 #include <stddef.h>
+#include <string.h>
 
 #include "shield.h"
 #include "shield_conf.h"
 #include "tmt/daemon_http.h"
 #include "tmt/log.h"
+#include "tmt/node.h"
 #include "tmt/prog.h"
 #include "tmt/version.h"
 
@@ -28,6 +30,15 @@ static const struct tmt_prog shield_prog = {
 
 static struct tmt_daemon_http shield_http;
 static struct shield *shield;
+static struct tmt_node *node;
+
+/* A config from the control plane: the fill key edges will send. */
+static void node_apply(const struct tmt_node_config *cfg, void *arg)
+{
+    (void)arg;
+    if (cfg->fill_key != NULL && shield != NULL)
+        shield_set_fill_key(shield, cfg->fill_key, strlen(cfg->fill_key));
+}
 
 /* The shield is made after the servers (it registers counters): requests reach it from here. */
 static void handle(struct tmt_http_req *req, void *arg)
@@ -56,7 +67,14 @@ static int shield_start(struct tmt_loop *loop, struct tmt_conf_snap *snap, void 
     shield = shield_new(c, shield_http.metrics, &err);
     if (shield == NULL)
         goto fail;
+    tmt_node_register_metrics(shield_http.metrics);
+    if (tmt_node_conf_check(&c->node, &err) != 0)
+        goto fail;
     if (tmt_daemon_http_start(&shield_http, &err) != 0)
+        goto fail;
+    static const struct tmt_node_hooks hooks = {.apply = node_apply};
+    node = tmt_node_start(loop, &c->node, TMT_VERSION, &hooks, shield_http.main_shard, &err);
+    if (node == NULL && err.code != TMT_OK)
         goto fail;
     tmt_log(TMT_LOG_INFO, "shield", "packaging", "mezzanine=%s cache=%s open=%s", c->mezzanine_root,
             c->cache_path, c->open ? "yes" : "no");
@@ -84,6 +102,7 @@ static void shield_stop(void *arg)
 static void shield_exit(void *arg)
 {
     (void)arg;
+    tmt_node_stop(&node);
     shield_free(&shield);
     tmt_daemon_http_fini(&shield_http);
 }

@@ -111,6 +111,7 @@ struct shield {
     pthread_rwlock_t key_lock;
     char fill_key[TMT_SECRET_MAX];
     size_t fill_key_len;
+    bool managed_key; /* the fill key came from the control plane: reloads keep it */
     bool open;
     /* assets whose index is in RAM; entries are never removed (assets are immutable) */
     pthread_mutex_t assets_mu;
@@ -552,10 +553,21 @@ void shield_reload(struct shield *s, const struct shield_conf *c)
     }
     pthread_rwlock_wrlock(&s->key_lock);
     s->open = c->open;
-    if (kl != SIZE_MAX) {
+    if (kl != SIZE_MAX && !s->managed_key) {
         memcpy(s->fill_key, key, kl);
         s->fill_key_len = have ? kl : 0;
     }
+    pthread_rwlock_unlock(&s->key_lock);
+}
+
+void shield_set_fill_key(struct shield *s, const char *key, size_t len)
+{
+    if (len == 0 || len > TMT_SECRET_MAX)
+        return;
+    pthread_rwlock_wrlock(&s->key_lock);
+    memcpy(s->fill_key, key, len);
+    s->fill_key_len = len;
+    s->managed_key = true;
     pthread_rwlock_unlock(&s->key_lock);
 }
 

@@ -24,6 +24,12 @@ struct shield *shield_new(const struct shield_conf *c, struct tmt_metrics *metri
 /* Settings that apply on reload (server.open, the fill key). */
 void shield_reload(struct shield *s, const struct shield_conf *c);
 
+/*
+ * The fill key the control plane hands out (a managed node): replaces fill.key_file's, and
+ * reloads no longer read that file. Any thread.
+ */
+void shield_set_fill_key(struct shield *s, const char *key, size_t len);
+
 /* The request handler (arg: the shield). */
 void shield_handle(struct tmt_http_req *req, void *arg);
 

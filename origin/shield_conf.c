@@ -80,6 +80,7 @@ static const struct tmt_conf_key shield_keys[] = {
 static const struct tmt_conf_part shield_parts[] = {
     TMT_DAEMON_CONF_PART(offsetof(struct shield_conf, daemon)),
     TMT_HTTP_CONF_PART(offsetof(struct shield_conf, http)),
+    TMT_NODE_CONF_PART(offsetof(struct shield_conf, node)),
     {shield_keys, TMT_ARRAY_LEN(shield_keys), 0},
 };
 

@@ -7,6 +7,7 @@
 #include "tmt/config.h"
 #include "tmt/daemon_conf.h"
 #include "tmt/http_conf.h"
+#include "tmt/node.h"
 
 struct shield_conf {
     struct tmt_daemon_conf daemon;
@@ -19,7 +20,8 @@ struct shield_conf {
     /* [cache] */
     char *cache_path;
     uint64_t ram_size, disk_size, max_object_size;
-    int64_t pack_threads; /* pack.threads */
+    int64_t pack_threads;      /* pack.threads */
+    struct tmt_node_conf node; /* [node]: managed by a control plane */
 };
 
 extern const struct tmt_conf_schema shield_conf_schema;

@@ -489,7 +489,8 @@ class ControlLimits(unittest.TestCase):
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def test_lease_expires_without_heartbeat(self):
-        with Control(self.dir, "devices.lease_ttl=2s", "devices.max_active=1") as cp:
+        with Control(self.dir, "devices.lease_ttl=3s", "nodes.heartbeat_interval=1s",
+                     "devices.max_active=1") as cp:
             op = cp.api().login(*Control.OPERATOR)
             self.assertEqual(op.call("POST", "/v1/shows", {
                 "id": "s", "title": "S", "asset_id": "s-v1", "state": "published"})[0], 201)
@@ -498,14 +499,14 @@ class ControlLimits(unittest.TestCase):
             st, l1, _ = op.call("POST", "/v1/playback", {"show_id": "s", "device_id": d1})
             self.assertEqual(st, 201)
             # Heartbeats keep it alive past the TTL.
-            for _ in range(3):
+            for _ in range(4):
                 time.sleep(1)
                 self.assertEqual(op.call("POST", "/v1/playback/%s/heartbeat" %
                                          l1["lease_id"])[0], 200)
             self.assertEqual(op.call("POST", "/v1/playback",
                                      {"show_id": "s", "device_id": d2})[0], 409)
             # Without them it ends, and the slot is free.
-            time.sleep(2.5)
+            time.sleep(3.5)
             st = op.call("POST", "/v1/playback/%s/heartbeat" % l1["lease_id"])[0]
             self.assertIn(st, (404, 410))
             self.assertEqual(op.call("POST", "/v1/playback",
