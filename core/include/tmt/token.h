@@ -104,7 +104,8 @@ const char *tmt_token_verdict_text(enum tmt_token_verdict v);
  * a prefix that does not start with '/', is not in normalized form (tmt_http_path_normalize
  * would change it, so no request path could match it) or holds a control, space, non-ASCII or
  * other character a path prefix cannot carry literally; TMT_ELIMIT when the token would not fit
- * cap - 1 characters or TMT_TOKEN_MAX. Every token it returns verifies with the same key.
+ * cap - 1 characters or TMT_TOKEN_MAX; TMT_EIO if OpenSSL fails to hash (out of memory). On
+ * failure out holds "" (when cap > 0). Every token it returns verifies with the same key.
  */
 long tmt_token_sign(const struct tmt_token_key *k, const struct tmt_token_claims *c, char *out,
                     size_t cap) TMT_MUST_CHECK;
