@@ -55,7 +55,8 @@ enum cp_metric {
     CPM_COUNT
 };
 
-/* The key ring: the current signing key and the retired ones still valid for verification. */
+/* The key ring: the current signing key, the next one (already handed to nodes) and the retired
+ * ones still valid for verification. */
 #define CP_KEYS_MAX 16
 struct cp_keyring {
     struct tmt_token_key keys[CP_KEYS_MAX];
@@ -64,7 +65,10 @@ struct cp_keyring {
     int64_t valid_until[CP_KEYS_MAX]; /* retired keys: when their last token expires */
     size_t n;
     size_t current; /* index of the signing key */
+    size_t next;    /* index of the key the next rotation makes current */
 };
+/* "current", "next" or "retired". */
+const char *cp_key_state(const struct cp_keyring *r, size_t i);
 
 struct cp {
     unsigned magic;

@@ -8,10 +8,13 @@
  *   skey:{kid}    {"kid","secret","created","retired","valid_until"}: a signing key; retired 0
  *                 for the current one, valid_until the time its last token expires
  *   meta:kid      the current key's kid
+ *   meta:next_kid the next key's kid
  *
- * Rotation makes a new current key and retires the old one, which stays valid (and is handed to
- * nodes for verification) until playback.max_token_ttl after the rotation: no token it signed
- * can live longer than that.
+ * Three kinds of key: the current one signs; the next one is already handed to nodes but signs
+ * nothing yet, so that when a rotation makes it current, tokens it signs verify at once on every
+ * edge that has polled since it was made; retired ones stay valid (and with nodes) until
+ * playback.max_token_ttl after their retirement: no token they signed can live longer. A
+ * rotation retires the current key, makes the next one current and makes a new next one.
  */
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -48,7 +51,7 @@ static void put_key(struct cp_batch *b, const struct cp_keyring *r, size_t i)
     json_decref(o);
 }
 
-/* A fresh key at the end of the ring (the caller makes it current). */
+/* A fresh key at the end of the ring (the caller makes it current or next). */
 static size_t new_key(struct cp_keyring *r, int64_t now)
 {
     size_t i = r->n++;
@@ -134,28 +137,40 @@ int cp_keys_load(struct cp *cp, struct tmt_err *err)
     struct load_ctx l = {r, false};
     if (cp_scan(cp, "skey:", load_key, &l, NULL) != 0 || l.bad)
         return tmt_err_set(err, TMT_ECORRUPT, "cannot read the signing keys from the store"), -1;
-    char cur[TMT_TOKEN_KID_MAX + 1] = "";
-    if (cp_get_str(cp, "meta:kid", cur, sizeof(cur), NULL) < 0)
+    char cur[TMT_TOKEN_KID_MAX + 1] = "", next[TMT_TOKEN_KID_MAX + 1] = "";
+    if (cp_get_str(cp, "meta:kid", cur, sizeof(cur), NULL) < 0 ||
+        cp_get_str(cp, "meta:next_kid", next, sizeof(next), NULL) < 0)
         return tmt_err_set(err, TMT_EIO, "cannot read meta:kid from the store"), -1;
-    bool found = false;
-    for (size_t i = 0; i < r->n && !found; i++) {
+    bool found_cur = false, found_next = false;
+    for (size_t i = 0; i < r->n; i++) {
         if (strcmp(r->keys[i].kid, cur) == 0) {
             r->current = i;
-            found = true;
+            found_cur = true;
+        } else if (strcmp(r->keys[i].kid, next) == 0) {
+            r->next = i;
+            found_next = true;
         }
     }
-    if (!found) {
+    /* A first start (or a store from before next keys) makes what is missing. */
+    static const char *const what[] = {"meta:kid", "meta:next_kid"};
+    bool *found[] = {&found_cur, &found_next};
+    size_t *idx[] = {&r->current, &r->next};
+    for (int k = 0; k < 2; k++) {
+        if (*found[k])
+            continue;
         if (r->n == CP_KEYS_MAX)
-            return tmt_err_set(err, TMT_ECORRUPT, "no current signing key among %d", CP_KEYS_MAX),
+            return tmt_err_set(err, TMT_ECORRUPT, "no room for a signing key among %d",
+                               CP_KEYS_MAX),
                    -1;
         size_t i = new_key(r, cp_wall_now());
-        r->current = i;
+        *idx[k] = i;
         struct cp_batch b = {0};
         put_key(&b, r, i);
-        cp_batch_put(&b, "meta:kid", r->keys[i].kid, strlen(r->keys[i].kid));
+        cp_batch_put(&b, what[k], r->keys[i].kid, strlen(r->keys[i].kid));
         if (cp_batch_commit(cp, &b, NULL) != 0)
             return tmt_err_set(err, TMT_EIO, "cannot store a new signing key"), -1;
-        tmt_log(TMT_LOG_INFO, "control", "signing key made", "kid=%s", r->keys[i].kid);
+        tmt_log(TMT_LOG_INFO, "control", k == 0 ? "signing key made" : "next signing key made",
+                "kid=%s", r->keys[i].kid);
     }
     return 0;
 }
@@ -168,12 +183,16 @@ long cp_keys_sign(struct cp *cp, const struct tmt_token_claims *claims, char *ou
     return n;
 }
 
+const char *cp_key_state(const struct cp_keyring *r, size_t i)
+{
+    return i == r->current ? "current" : i == r->next ? "next" : "retired";
+}
+
 static json_t *key_view(const struct cp_keyring *r, size_t i)
 {
-    json_t *o = json_pack("{s:s, s:s, s:o}", "kid", r->keys[i].kid, "state",
-                          i == r->current ? "current" : "retired", "created_at",
-                          cp_time_json(r->created[i]));
-    if (i != r->current)
+    json_t *o = json_pack("{s:s, s:s, s:o}", "kid", r->keys[i].kid, "state", cp_key_state(r, i),
+                          "created_at", cp_time_json(r->created[i]));
+    if (i != r->current && i != r->next)
         json_object_set_new(o, "valid_until", cp_time_json(r->valid_until[i]));
     return o;
 }
@@ -204,12 +223,14 @@ void cp_keys_rotate(struct cp_call *c)
     size_t old = r.current;
     r.retired[old] = c->now;
     r.valid_until[old] = c->now + (int64_t)(c->conf->max_token_ttl_ms / 1000);
-    size_t i = new_key(&r, c->now);
+    size_t i = r.next;
     r.current = i;
+    r.next = new_key(&r, c->now);
     struct cp_batch b = {0};
     put_key(&b, &r, old);
-    put_key(&b, &r, i);
+    put_key(&b, &r, r.next);
     cp_batch_put(&b, "meta:kid", r.keys[i].kid, strlen(r.keys[i].kid));
+    cp_batch_put(&b, "meta:next_kid", r.keys[r.next].kid, strlen(r.keys[r.next].kid));
     if (cp_batch_commit(cp, &b, c) == 0) {
         pthread_rwlock_wrlock(&cp->keys_lock);
         cp->ring = r;
@@ -218,6 +239,7 @@ void cp_keys_rotate(struct cp_call *c)
                 r.keys[old].kid);
         json_t *v = key_view(&r, i);
         json_object_set_new(v, "previous", key_view(&r, old));
+        json_object_set_new(v, "next", key_view(&r, r.next));
         cp_add_header(c, "Location", "/v1/keys");
         cp_reply_json(c, 201, v);
     }
@@ -231,10 +253,11 @@ void cp_keys_sweep(struct cp *cp, int64_t now)
     struct cp_keyring r = cp->ring;
     struct cp_batch b = {0};
     size_t w = 0;
-    char cur[TMT_TOKEN_KID_MAX + 1];
+    char cur[TMT_TOKEN_KID_MAX + 1], next[TMT_TOKEN_KID_MAX + 1];
     snprintf(cur, sizeof(cur), "%s", r.keys[r.current].kid);
+    snprintf(next, sizeof(next), "%s", r.keys[r.next].kid);
     for (size_t i = 0; i < r.n; i++) {
-        if (i != r.current && r.valid_until[i] <= now) {
+        if (i != r.current && i != r.next && r.valid_until[i] <= now) {
             char key[80];
             snprintf(key, sizeof(key), "skey:%s", r.keys[i].kid);
             cp_batch_del(&b, key);
@@ -250,6 +273,8 @@ void cp_keys_sweep(struct cp *cp, int64_t now)
         }
         if (strcmp(r.keys[w].kid, cur) == 0)
             r.current = w;
+        if (strcmp(r.keys[w].kid, next) == 0)
+            r.next = w;
         w++;
     }
     if (w != r.n) {

@@ -492,9 +492,9 @@ void cp_nodes_config(struct cp_call *c)
             char sec[96];
             tmt_b64url_encode(cp->ring.keys[k].secret, cp->ring.keys[k].secret_len, sec,
                               sizeof(sec));
-            json_array_append_new(keys, json_pack("{s:s, s:s, s:s}", "kid", cp->ring.keys[k].kid,
-                                                  "secret", sec, "state",
-                                                  k == cp->ring.current ? "current" : "retired"));
+            json_array_append_new(keys,
+                                  json_pack("{s:s, s:s, s:s}", "kid", cp->ring.keys[k].kid,
+                                            "secret", sec, "state", cp_key_state(&cp->ring, k)));
             OPENSSL_cleanse(sec, sizeof(sec));
         }
         pthread_rwlock_unlock(&cp->keys_lock);

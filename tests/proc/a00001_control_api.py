@@ -356,7 +356,8 @@ class ControlApi(unittest.TestCase):
         st, doc, _ = self.op.call("GET", "/v1/keys")
         self.assertEqual(st, 200)
         cur = [k for k in doc["keys"] if k["state"] == "current"]
-        self.assertEqual(len(cur), 1)
+        nxt = [k["kid"] for k in doc["keys"] if k["state"] == "next"]
+        self.assertEqual((len(cur), len(nxt)), (1, 1))
         self.assertNotIn("secret", json.dumps(doc))
         v, _ = self.viewer("keys@example.com")
         d = self.device(v, "tv")
@@ -367,6 +368,9 @@ class ControlApi(unittest.TestCase):
         self.assertEqual(st, 201)
         self.assertEqual(rot["previous"]["kid"], cur[0]["kid"])
         self.assertNotEqual(rot["kid"], cur[0]["kid"])
+        # The key that was next signs now (nodes had it before it signed anything).
+        self.assertEqual(rot["kid"], nxt[0])
+        self.assertNotIn(rot["next"]["kid"], (rot["kid"], cur[0]["kid"]))
         st, after, _ = self.play(v, d)
         self.assertEqual(jwt.get_unverified_header(after["token"])["kid"], rot["kid"])
         st, doc, _ = self.op.call("GET", "/v1/keys")

@@ -96,7 +96,7 @@ class NodesApi(unittest.TestCase):
             self.assertEqual(cfg["shields"], [])
             self.assertEqual(cfg["fill_key"], shield_api.call(
                 "GET", "/v1/nodes/%s/config" % sh["id"])[1]["fill_key"])
-            self.assertEqual([k["state"] for k in cfg["keys"]], ["current"])
+            self.assertEqual([k["state"] for k in cfg["keys"]], ["current", "next"])
             self.assertEqual(cfg["revoked"], [])
             etag = r.header("etag")
             st, _, r = edge_api.call("GET", "/v1/nodes/%s/config" % ed["id"],
@@ -112,10 +112,15 @@ class NodesApi(unittest.TestCase):
             st, doc, _ = op.call("GET", "/v1/nodes?role=shield")
             self.assertEqual([(n["id"], n["health"], n["load"]) for n in doc["nodes"]],
                              [(sh["id"], "healthy", 0.25)])
-            # Rotation changes the edge's config: both keys, the new one current.
-            self.assertEqual(op.call("POST", "/v1/keys/rotate")[0], 201)
+            # Rotation changes the edge's config: the next key (which edges already had) signs
+            # now, the old one is retired, a new next one comes.
+            nxt = [k["kid"] for k in cfg["keys"] if k["state"] == "next"][0]
+            st, rot, _ = op.call("POST", "/v1/keys/rotate")
+            self.assertEqual((st, rot["kid"]), (201, nxt))
             st, cfg, _ = edge_api.call("GET", "/v1/nodes/%s/config" % ed["id"])
-            self.assertEqual(sorted(k["state"] for k in cfg["keys"]), ["current", "retired"])
+            self.assertEqual(sorted(k["state"] for k in cfg["keys"]),
+                             ["current", "next", "retired"])
+            self.assertEqual([k["kid"] for k in cfg["keys"] if k["state"] == "current"], [nxt])
             # Without heartbeats a node becomes unhealthy and leaves the edges' shield list.
             time.sleep(3.5)
             st, doc, _ = op.call("GET", "/v1/nodes/" + sh["id"])
