@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "tmt/cache_policy.h"
+#include "tmt/http.h"
+#include "tokens.h"
 
 static const struct tmt_conf_key edge_keys[] = {
     {.section = "server",
@@ -167,11 +169,77 @@ static const struct tmt_conf_key edge_keys[] = {
      .offset = offsetof(struct edge_conf, cache_name),
      .dflt = "tomato-edge",
      .help = "this cache's name in Cache-Status (RFC 9211)"},
+    {.section = "tokens",
+     .name = "protect",
+     .type = TMT_CONF_LIST,
+     .offset = offsetof(struct edge_conf, tok_protect),
+     .dflt = "/v/",
+     .max = EDGE_TOKENS_PREFIXES_MAX,
+     .help = "path prefixes (normalized) whose requests must come as /t/{token}/... with a valid "
+             "token, or get 403 without reaching the cache or the shields"},
+    {.section = "tokens",
+     .name = "public",
+     .type = TMT_CONF_LIST,
+     .offset = offsetof(struct edge_conf, tok_public),
+     .dflt = "",
+     .max = EDGE_TOKENS_PREFIXES_MAX,
+     .help = "path prefixes that need no token (trailers, tests); the longest matching prefix of "
+             "the two lists decides, and a prefix in both is public"},
+    {.section = "tokens",
+     .name = "keys_file",
+     .type = TMT_CONF_PATH,
+     .offset = offsetof(struct edge_conf, tok_keys_file),
+     .dflt = "",
+     .flags = TMT_CONF_RELOADABLE,
+     .help = "token signing keys, one \"KID SECRET\" per line (SECRET base64url, 32 to 64 bytes), "
+             "read again on reload; empty = no file (keys only from the control plane)"},
+    {.section = "tokens",
+     .name = "clock_skew",
+     .type = TMT_CONF_DURATION,
+     .offset = offsetof(struct edge_conf, tok_skew_ms),
+     .dflt = "30s",
+     .max = 600000,
+     .help = "how far in the future a token's nbf and iat may be (clocks of the control plane "
+             "and the edge differ)"},
+    {.section = "tokens",
+     .name = "cache_entries",
+     .type = TMT_CONF_INT,
+     .offset = offsetof(struct edge_conf, tok_cache_entries),
+     .dflt = "65536",
+     .min = 0,
+     .max = 16777216,
+     .help = "verified tokens remembered, in total over the workers (each keeps its share); a "
+             "repeated token then costs a lookup, not a signature check; 0 = verify every time"},
 };
+
+/* A prefix a normalized request path can start with (see tokens.h). */
+static bool prefix_ok(const char *p)
+{
+    size_t len = strlen(p);
+    char norm[1025];
+    return len > 0 && len < sizeof(norm) && p[0] == '/' && strpbrk(p, "?#") == NULL &&
+           tmt_http_path_normalize((struct tmt_slice){p, len}, norm, sizeof(norm)) == len &&
+           memcmp(norm, p, len) == 0;
+}
+
+static void check_prefixes(const struct tmt_conf_list *l, const char *key,
+                           struct tmt_conf_check *chk)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        if (!prefix_ok(l->items[i]))
+            tmt_conf_check_fail(chk, key,
+                                "\"%s\" is not a normalized path prefix: it starts with '/' and "
+                                "has no '?', '#', '//', '.' or '..' components, no escapes of "
+                                "unreserved characters and other escapes in upper case",
+                                l->items[i]);
+    }
+}
 
 static void edge_conf_check(const void *settings, struct tmt_conf_check *chk)
 {
     const struct edge_conf *c = settings;
+    check_prefixes(&c->tok_protect, "tokens.protect", chk);
+    check_prefixes(&c->tok_public, "tokens.public", chk);
     if (c->tls_listen[0] != '\0' && c->tls_cert[0] == '\0')
         tmt_conf_check_fail(chk, "server.tls_listen", "HTTPS needs tls.cert and tls.key");
     else if (c->tls_listen[0] != '\0' && c->tls_key[0] == '\0')

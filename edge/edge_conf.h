@@ -30,6 +30,11 @@ struct edge_conf {
     uint64_t heuristic_max_ms;
     bool cdn_cache_control;
     char *cache_name; /* the Cache-Status entry's name */
+    /* [tokens]: playback tokens checked on protected paths (tokens.h) */
+    struct tmt_conf_list tok_protect, tok_public;
+    char *tok_keys_file;
+    uint64_t tok_skew_ms;
+    int64_t tok_cache_entries;
 };
 
 extern const struct tmt_conf_schema edge_conf_schema;

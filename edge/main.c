@@ -8,6 +8,7 @@
 
 #include "edge_conf.h"
 #include "proxy.h"
+#include "tokens.h"
 #include "tmt/config.h"
 #include "tmt/daemon_http.h"
 #include "tmt/log.h"
@@ -31,6 +32,7 @@ static const struct tmt_prog edge_prog = {
 struct edge {
     struct tmt_daemon_http http;
     struct tmt_static *st;
+    struct edge_tokens *tokens;
     struct edge_proxy *proxy;
 };
 
@@ -56,18 +58,49 @@ static void edge_admin(struct tmt_http_req *req, void *arg)
     bool purge = tmt_http_slice_ieq(req->path, "/purge");
     bool report = tmt_http_slice_ieq(req->path, "/cache");
     bool compact = tmt_http_slice_ieq(req->path, "/cache/compact");
-    if (!purge && !report && !compact) {
+    bool revoked = tmt_http_slice_ieq(req->path, "/tokens/revoked");
+    if (!purge && !report && !compact && !revoked) {
         tmt_http_respond_error(req, 404,
                                "no such admin path (POST /purge, GET /cache, "
-                               "POST /cache/compact)");
+                               "POST /cache/compact, POST /tokens/revoked)");
         return;
     }
     if (e->proxy == NULL)
         tmt_http_respond_error(req, 409, "nothing is cached here (upstream.shields is empty)");
+    else if (revoked)
+        edge_tokens_admin_revoked(req, e->tokens);
     else if (purge)
         edge_proxy_purge(req, e->proxy);
     else
         edge_proxy_cache_report(req, e->proxy, compact);
+}
+
+/* The token gate of the proxy, with the keys of tokens.keys_file when it is set. */
+static struct edge_tokens *tokens_new(const struct edge_conf *c, unsigned workers,
+                                      struct tmt_metrics *metrics, struct tmt_err *err)
+{
+    const struct edge_tokens_opts o = {
+        .protect = (const char *const *)c->tok_protect.items,
+        .n_protect = c->tok_protect.n,
+        .public_prefixes = (const char *const *)c->tok_public.items,
+        .n_public = c->tok_public.n,
+        .clock_skew_s = (int64_t)(c->tok_skew_ms / 1000),
+        .cache_entries = (size_t)c->tok_cache_entries,
+        .n_workers = workers,
+        .metrics_shard0 = 0,
+    };
+    struct edge_tokens *t = edge_tokens_new(&o, metrics, err);
+    if (t == NULL)
+        return NULL;
+    if (c->tok_keys_file[0] != '\0' && edge_tokens_load_keys_file(t, c->tok_keys_file, err) != 0) {
+        edge_tokens_free(&t);
+        return NULL;
+    }
+    if (c->tok_protect.n > 0 && c->tok_keys_file[0] == '\0')
+        tmt_log(TMT_LOG_WARN, "tokens",
+                "no token keys yet: requests to protected prefixes get 403 until keys arrive",
+                "protect=%s", c->tok_protect.items[0]);
+    return t;
 }
 
 static int edge_start(struct tmt_loop *loop, struct tmt_conf_snap *snap, void *arg)
@@ -94,7 +127,10 @@ static int edge_start(struct tmt_loop *loop, struct tmt_conf_snap *snap, void *a
     /* Requests arrive only after start, so the handler's state can be made between the phases;
      * the static files get one open-file cache per worker. */
     if (c->shields.n > 0) {
-        e->proxy = edge_proxy_new(c, e->http.workers, e->http.metrics, &err);
+        e->tokens = tokens_new(c, e->http.workers, e->http.metrics, &err);
+        if (e->tokens == NULL)
+            goto fail;
+        e->proxy = edge_proxy_new(c, e->http.workers, e->http.metrics, e->tokens, &err);
         if (e->proxy == NULL)
             goto fail;
     }
@@ -120,6 +156,11 @@ static void edge_reload(struct tmt_conf_snap *snap, void *arg)
     struct edge *e = arg;
     const struct edge_conf *c = tmt_conf_snap_get(snap);
     tmt_daemon_http_reload(&e->http, &c->daemon, &c->http, c->tls_cert, c->tls_key);
+    struct tmt_err err = {0};
+    if (e->tokens != NULL && c->tok_keys_file[0] != '\0' &&
+        edge_tokens_load_keys_file(e->tokens, c->tok_keys_file, &err) != 0)
+        tmt_log(TMT_LOG_ERROR, "tokens", "token keys reload rejected; the old keys stay",
+                "why=\"%s\"", err.msg);
 }
 
 static void edge_stop(void *arg)
@@ -132,6 +173,7 @@ static void edge_exit(void *arg)
 {
     struct edge *e = arg;
     edge_proxy_free(&e->proxy);
+    edge_tokens_free(&e->tokens);
     tmt_daemon_http_fini(&e->http);
     tmt_static_free(&e->st);
 }

@@ -1,12 +1,14 @@
 /*
  * proxy.c: the edge's caching reverse proxy (see proxy.h).
  *
- * A request is keyed (normalized path, plus the query outside /v/), looked up in the store, and
- * answered from it while fresh. Otherwise it joins the fill in flight for its key or starts one.
- * A fill is one upstream request made on the worker that started it; its response is received
- * into an object whose body buffer is allocated once from Content-Length, so every client
- * waiting on the fill, on any worker, is sent the bytes as they arrive by reference (no copy),
- * and other workers are woken through their loop's post queue. A fill that fails midway ends
+ * A request first passes the token gate (tokens.h): a path under a protected prefix needs a
+ * valid /t/{token}/ in front of it, or gets 403 before anything else happens. It is then keyed
+ * (normalized path with the token part taken out, plus the query outside /v/), looked up in the
+ * store, and answered from it while fresh. Otherwise it joins the fill in flight for its key or
+ * starts one. A fill is one upstream request made on the worker that started it; its response
+ * is received into an object whose body buffer is allocated once from Content-Length, so every
+ * client waiting on the fill, on any worker, is sent the bytes as they arrive by reference (no
+ * copy), and other workers are woken through their loop's post queue. A fill that fails midway ends
  * the responses already started (short, so their connections close) and stores nothing.
  *
  * Upstreams are tried in rendezvous order for the key (highest mix of key hash and upstream
@@ -36,6 +38,7 @@
 
 #include "keys.h"
 #include "store.h"
+#include "tokens.h"
 #include "tmt/client.h"
 #include "tmt/http_cache.h"
 #include "tmt/log.h"
@@ -157,6 +160,7 @@ struct edge_proxy {
     struct pworker *workers;
     unsigned n_workers;
     struct fill_table fills;
+    struct edge_tokens *tokens; /* borrowed; NULL: no token gate */
     struct tmt_metrics *metrics;
     size_t m_base, g_base;
     /* gauges: the main thread publishes the store's figures once a second */
@@ -1135,23 +1139,40 @@ static struct pworker *worker_of(struct edge_proxy *p, struct tmt_http_req *req)
     return w;
 }
 
+/* 403 for a request the token gate refused: the reason in a header and a short body. */
+static void deny(struct tmt_http_req *req, const char *why)
+{
+    const struct tmt_http_header h[] = {
+        {TMT_SLICE_LIT("X-Tomato-Reason"), {why, strlen(why)}},
+        {TMT_SLICE_LIT("Content-Type"), TMT_SLICE_LIT("text/plain")},
+        {TMT_SLICE_LIT("Cache-Control"), TMT_SLICE_LIT("no-store")},
+    };
+    char body[128];
+    int bl = snprintf(body, sizeof(body), "403 Forbidden: %s\n", why);
+    if (bl < 0 || (size_t)bl >= sizeof(body))
+        bl = 0;
+    req->cache_status = "denied";
+    tmt_log(TMT_LOG_DEBUG, "edge", "token refused", "rid=%" PRIu64 " why=\"%s\"", req->id, why);
+    if (tmt_http_resp_start(req, 403, h, TMT_ARRAY_LEN(h), bl) == TMT_OK && bl > 0)
+        tmt_http_resp_copy(req, body, (size_t)bl);
+    tmt_http_resp_end(req);
+}
+
 void edge_proxy_handle(struct tmt_http_req *req, void *arg)
 {
     struct edge_proxy *p = arg;
     TMT_CHECK_OBJ(p, PROXY_MAGIC);
     struct pworker *w = worker_of(p, req);
-    struct tmt_slice path = req->path;
-    bool tokened = path.len > 3 && memcmp(path.p, "/t/", 3) == 0;
-    if (tokened) {
-        /* /t/{token}/v/...: the token is not part of the key, the upstream path or the log. */
-        const char *slash = memchr(path.p + 3, '/', path.len - 3);
-        if (slash == NULL || slash == path.p + 3) {
-            tmt_http_respond_error(req, 400, "bad token path: /t/{token}/v/...");
-            return;
-        }
-        path = (struct tmt_slice){slash, path.len - (size_t)(slash - path.p)};
-        req->log_path = path;
+    /* /t/{token}/...: the token is not part of the key, the upstream path or the log. */
+    struct tmt_slice path, token;
+    int tokened = edge_tokens_split(req->path, &token, &path);
+    if (tokened < 0) {
+        req->log_path = TMT_SLICE_LIT("/t/-");
+        tmt_http_respond_error(req, 400, "bad token path: /t/{token}/v/...");
+        return;
     }
+    if (tokened > 0)
+        req->log_path = path;
     char key[MAX_KEY];
     int status = 0;
     const char *why = NULL;
@@ -1160,7 +1181,20 @@ void edge_proxy_handle(struct tmt_http_req *req, void *arg)
         tmt_http_respond_error(req, status, why);
         return;
     }
-    if (tokened && (klen < 3 || memcmp(key, "/v/", 3) != 0)) {
+    if (p->tokens != NULL) {
+        enum edge_tokens_scope scope = edge_tokens_scope(p->tokens, key, klen);
+        if (tokened > 0 && scope == EDGE_TOKENS_OPEN) {
+            tmt_http_respond_error(
+                req, 400, "a token path leads to a tokens.protect or tokens.public prefix");
+            return;
+        }
+        if (scope == EDGE_TOKENS_PROTECTED &&
+            !edge_tokens_check(p->tokens, req->worker, token, path, (int64_t)(wall_ms() / 1000),
+                               &why)) {
+            deny(req, why);
+            return;
+        }
+    } else if (tokened > 0 && (klen < 3 || memcmp(key, "/v/", 3) != 0)) {
         tmt_http_respond_error(req, 400, "a token path leads to /v/ only");
         return;
     }
@@ -1388,10 +1422,12 @@ void edge_proxy_cache_report(struct tmt_http_req *req, struct edge_proxy *p, boo
 /* ---- lifecycle ---- */
 
 struct edge_proxy *edge_proxy_new(const struct edge_conf *c, unsigned n_workers,
-                                  struct tmt_metrics *metrics, struct tmt_err *err)
+                                  struct tmt_metrics *metrics, struct edge_tokens *tokens,
+                                  struct tmt_err *err)
 {
     struct edge_proxy *p = tmt_xcalloc(1, sizeof(*p));
     p->magic = PROXY_MAGIC;
+    p->tokens = tokens;
     pthread_mutex_init(&p->fills.mu, NULL);
     tmt_hc_opts_default(&p->hc);
     p->hc.heuristic_max_ms = (int64_t)c->heuristic_max_ms;

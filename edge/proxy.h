@@ -13,15 +13,19 @@
 #include "tmt/server.h"
 
 struct edge_proxy;
+struct edge_tokens;
 struct tmt_metrics;
 struct tmt_loop;
 
 /*
  * Opens the store and registers the counters in metrics (not yet sealed). n_workers: the
- * server's worker threads (each gets its own upstream client).
+ * server's worker threads (each gets its own upstream client). tokens: the token gate every
+ * request passes before the cache (borrowed, must outlive the proxy; NULL: none, and /t/{token}
+ * paths are only stripped).
  */
 struct edge_proxy *edge_proxy_new(const struct edge_conf *c, unsigned n_workers,
-                                  struct tmt_metrics *metrics, struct tmt_err *err);
+                                  struct tmt_metrics *metrics, struct edge_tokens *tokens,
+                                  struct tmt_err *err);
 
 /* Once the registry is sealed: starts the gauge updates on the main loop. */
 void edge_proxy_start(struct edge_proxy *p, struct tmt_loop *main_loop, unsigned main_shard);

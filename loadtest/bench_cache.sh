@@ -286,6 +286,10 @@ listen = 127.0.0.1:$a
 [upstream]
 shields = 127.0.0.1:$port_origin
 
+[tokens]
+# The objects are requested without tokens (bench_tokens_edge.sh measures the token checks).
+public = /v/
+
 [cache]
 hot_size = $2
 warm_path = $dir/warm

@@ -104,7 +104,11 @@ start tomato-control --set store.path="$logs/control" \
     --set auth.bootstrap_operator_password_file="$logs/operator.password"
 start tomato-shield --set mezzanine.root="$logs/mezzanine" --set fill.key_file="$logs/fill.key" \
     --set cache.path="$logs/shield-cache" --set admin.credential_file="$logs/admin.credential"
+# /v/ is public for now, so the demo plays /v/demo1/... directly and the control plane's
+# /t/{token}/v/... URLs have their token stripped, not checked: the edge will get its token keys
+# from the control plane once nodes are provisioned, and then enforce them.
 start tomato-edge --set upstream.shields=127.0.0.1:8300 --set upstream.fill_key_file="$logs/fill.key" \
+    --set tokens.public=/v/ \
     --set cache.warm_path="$logs/edge-warm" --set cache.cold_path="$logs/edge-cold" \
     --set admin.credential_file="$logs/admin.credential" --set server.tls_listen=127.0.0.1:8443 \
     --set tls.cert="$logs/demo.crt" --set tls.key="$logs/demo.key" \

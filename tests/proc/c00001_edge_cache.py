@@ -34,8 +34,10 @@ class EdgeCache(unittest.TestCase):
     def edge(self, *sets, upstreams=None, hot="40k", warm="40k", cold="80k", max_obj="16k",
              policy="lru", workers=2):
         ups = upstreams if upstreams is not None else [self.origin.addr]
-        return Edge("upstream.shields=" + ",".join(ups), "cache.hot_size=" + hot,
-                    "cache.warm_size=" + warm, "cache.cold_size=" + cold,
+        # /v/ paths without tokens: tokens.public opens the default tokens.protect (c00004 tests
+        # the tokens).
+        return Edge("upstream.shields=" + ",".join(ups), "tokens.public=/v/",
+                    "cache.hot_size=" + hot, "cache.warm_size=" + warm, "cache.cold_size=" + cold,
                     "cache.max_object_size=" + max_obj, "cache.policy=" + policy,
                     "cache.warm_path=" + os.path.join(self.dir, "warm"),
                     "cache.cold_path=" + os.path.join(self.dir, "cold"),

@@ -35,8 +35,10 @@ class EdgeOps(unittest.TestCase):
 
     def edge(self, *sets, cred=True, workers=2):
         extra = ["admin.credential_file=" + self.cred_file] if cred else []
-        return Edge("upstream.shields=" + self.origin.addr, "cache.hot_size=64k",
-                    "cache.warm_size=64k", "cache.cold_size=128k",
+        # /v/ paths without tokens: tokens.public opens the default tokens.protect, and
+        # /t/{token}/v/ paths are only stripped (c00004 tests the tokens).
+        return Edge("upstream.shields=" + self.origin.addr, "tokens.public=/v/",
+                    "cache.hot_size=64k", "cache.warm_size=64k", "cache.cold_size=128k",
                     "cache.max_object_size=16k", "cache.policy=lru",
                     "cache.warm_path=" + os.path.join(self.dir, "warm"),
                     "cache.cold_path=" + os.path.join(self.dir, "cold"), *extra, *sets,
@@ -278,8 +280,8 @@ class EdgeOps(unittest.TestCase):
                     for i in range(1, 121)}
             for k, v in objs.items():
                 self.put(k, v)
-            with Edge("upstream.shields=" + self.origin.addr, "cache.hot_size=1m",
-                      "cache.warm_size=8m", "cache.cold_size=8m",
+            with Edge("upstream.shields=" + self.origin.addr, "tokens.public=/v/",
+                      "cache.hot_size=1m", "cache.warm_size=8m", "cache.cold_size=8m",
                       "cache.max_object_size=1m", "cache.policy=lru",
                       "cache.warm_path=" + os.path.join(mnt, "warm"),
                       "cache.cold_path=" + os.path.join(mnt, "cold"), workers=2) as e:

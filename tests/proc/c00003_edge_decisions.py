@@ -89,8 +89,8 @@ class EdgeDecisions(unittest.TestCase):
         # Every tier and both outcomes occur, or the comparison would prove little.
         self.assertTrue({"MISS", "HIT-hot", "HIT-warm", "HIT-cold"} <= set(want), policy)
         wd = os.path.join(self.dir, policy)
-        with Edge("upstream.shields=" + self.origin.addr, "cache.policy=" + policy,
-                  "cache.policy_clock=frozen", "cache.hot_size=%d" % HOT,
+        with Edge("upstream.shields=" + self.origin.addr, "tokens.public=/v/",
+                  "cache.policy=" + policy, "cache.policy_clock=frozen", "cache.hot_size=%d" % HOT,
                   "cache.warm_size=%d" % WARM, "cache.cold_size=%d" % COLD,
                   "cache.max_object_size=%d" % MAX_OBJ,
                   "cache.warm_path=" + os.path.join(wd, "warm"),

@@ -179,7 +179,9 @@ class ShieldPackaging(unittest.TestCase):
                          extra="Authorization: Bearer %s\r\n" % FILL_KEY)
             self.assertEqual(r.status, 200)
             # An edge with the key in front of it: ffmpeg reads the whole asset through it.
+            # /v/ without tokens (tokens.public; c00004 tests the tokens).
             with Edge("upstream.shields=127.0.0.1:%d" % s.port, "upstream.fill_key_file=" + key,
+                      "tokens.public=/v/",
                       "cache.warm_path=" + os.path.join(self.dir, "ew"),
                       "cache.cold_path=" + os.path.join(self.dir, "ec")) as e:
                 for manifest in ("master.m3u8", "manifest.mpd"):

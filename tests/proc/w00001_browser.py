@@ -83,7 +83,8 @@ class BrowserPlayers(unittest.TestCase):
 
     def test_players_from_an_edge_in_front_of_the_shield(self):
         with self.shield("shield2") as s:
-            with Edge("upstream.shields=127.0.0.1:%d" % s.port,
+            # The players fetch /v/ without tokens (tokens.public; c00004 tests the tokens).
+            with Edge("upstream.shields=127.0.0.1:%d" % s.port, "tokens.public=/v/",
                       "cache.warm_path=" + os.path.join(self.dir, "edge-warm"),
                       "cache.cold_path=" + os.path.join(self.dir, "edge-cold")) as e:
                 self.play(e.url("/v/a1/"))
