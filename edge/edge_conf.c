@@ -260,6 +260,7 @@ static void edge_conf_check(const void *settings, struct tmt_conf_check *chk)
 static const struct tmt_conf_part edge_parts[] = {
     TMT_DAEMON_CONF_PART(offsetof(struct edge_conf, daemon)),
     TMT_HTTP_CONF_PART(offsetof(struct edge_conf, http)),
+    TMT_NODE_CONF_PART(offsetof(struct edge_conf, node)),
     {edge_keys, TMT_ARRAY_LEN(edge_keys), 0},
 };
 

@@ -7,6 +7,7 @@
 #include "tmt/config.h"
 #include "tmt/daemon_conf.h"
 #include "tmt/http_conf.h"
+#include "tmt/node.h"
 
 struct edge_conf {
     struct tmt_daemon_conf daemon;
@@ -35,6 +36,7 @@ struct edge_conf {
     char *tok_keys_file;
     uint64_t tok_skew_ms;
     int64_t tok_cache_entries;
+    struct tmt_node_conf node; /* [node]: managed by a control plane */
 };
 
 extern const struct tmt_conf_schema edge_conf_schema;

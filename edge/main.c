@@ -5,6 +5,7 @@
  * daemon lifecycle (signals, reload, shutdown); the hooks here build the servers.
  */
 #include <stddef.h>
+#include <string.h>
 
 #include "edge_conf.h"
 #include "proxy.h"
@@ -12,6 +13,7 @@
 #include "tmt/config.h"
 #include "tmt/daemon_http.h"
 #include "tmt/log.h"
+#include "tmt/node.h"
 #include "tmt/prog.h"
 #include "tmt/static.h"
 #include "tmt/version.h"
@@ -34,7 +36,41 @@ struct edge {
     struct tmt_static *st;
     struct edge_tokens *tokens;
     struct edge_proxy *proxy;
+    struct tmt_node *node;
 };
+
+/* ---- managed by the control plane ---- */
+
+/* A config from the control plane: its shields, fill key, token keys and revocations replace
+ * what the files said. */
+static void node_apply(const struct tmt_node_config *cfg, void *arg)
+{
+    struct edge *e = arg;
+    if (e->proxy == NULL)
+        return;
+    edge_proxy_set_upstreams(e->proxy, cfg->shields, cfg->n_shields);
+    if (cfg->fill_key != NULL)
+        edge_proxy_set_fill_key(e->proxy, cfg->fill_key, strlen(cfg->fill_key));
+    edge_tokens_set_keys(e->tokens, cfg->keys, cfg->n_keys);
+    edge_tokens_set_revoked(e->tokens, cfg->revoked, cfg->n_revoked);
+}
+
+static void add_activity(void *arg, const char *sub, const char *dev, const char *lease)
+{
+    json_array_append_new(arg,
+                          json_pack("{s:s, s:s, s:s}", "sub", sub, "dev", dev, "lease", lease));
+}
+
+/* A heartbeat: the devices whose tokens passed since the last one renew their leases. */
+static void node_heartbeat(json_t *body, void *arg)
+{
+    struct edge *e = arg;
+    if (e->tokens == NULL)
+        return;
+    json_t *a = json_array();
+    edge_tokens_drain_activity(e->tokens, add_activity, a);
+    json_object_set_new(body, "activity", a);
+}
 
 static void edge_handle(struct tmt_http_req *req, void *arg)
 {
@@ -126,7 +162,12 @@ static int edge_start(struct tmt_loop *loop, struct tmt_conf_snap *snap, void *a
         goto fail;
     /* Requests arrive only after start, so the handler's state can be made between the phases;
      * the static files get one open-file cache per worker. */
-    if (c->shields.n > 0) {
+    /* A managed edge takes its shields from the control plane: it proxies from the start. */
+    bool managed = c->node.control_url[0] != '\0';
+    if (tmt_node_conf_check(&c->node, &err) != 0)
+        goto fail;
+    tmt_node_register_metrics(e->http.metrics);
+    if (c->shields.n > 0 || managed) {
         e->tokens = tokens_new(c, e->http.workers, e->http.metrics, &err);
         if (e->tokens == NULL)
             goto fail;
@@ -143,6 +184,13 @@ static int edge_start(struct tmt_loop *loop, struct tmt_conf_snap *snap, void *a
         goto fail;
     if (e->proxy != NULL)
         edge_proxy_start(e->proxy, loop, e->http.main_shard);
+    if (managed) {
+        const struct tmt_node_hooks hooks = {
+            .apply = node_apply, .heartbeat = node_heartbeat, .arg = e};
+        e->node = tmt_node_start(loop, &c->node, TMT_VERSION, &hooks, e->http.main_shard, &err);
+        if (e->node == NULL)
+            goto fail;
+    }
     if (e->st != NULL)
         tmt_log(TMT_LOG_INFO, "edge", "serving a static directory", "root=%s", c->static_root);
     return 0;
@@ -157,7 +205,8 @@ static void edge_reload(struct tmt_conf_snap *snap, void *arg)
     const struct edge_conf *c = tmt_conf_snap_get(snap);
     tmt_daemon_http_reload(&e->http, &c->daemon, &c->http, c->tls_cert, c->tls_key);
     struct tmt_err err = {0};
-    if (e->tokens != NULL && c->tok_keys_file[0] != '\0' &&
+    /* A managed edge's keys come from the control plane: the file is not read again. */
+    if (e->tokens != NULL && e->node == NULL && c->tok_keys_file[0] != '\0' &&
         edge_tokens_load_keys_file(e->tokens, c->tok_keys_file, &err) != 0)
         tmt_log(TMT_LOG_ERROR, "tokens", "token keys reload rejected; the old keys stay",
                 "why=\"%s\"", err.msg);
@@ -172,6 +221,7 @@ static void edge_stop(void *arg)
 static void edge_exit(void *arg)
 {
     struct edge *e = arg;
+    tmt_node_stop(&e->node);
     edge_proxy_free(&e->proxy);
     edge_tokens_free(&e->tokens);
     tmt_daemon_http_fini(&e->http);

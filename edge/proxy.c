@@ -109,6 +109,7 @@ enum {
     G_EVICTIONS,
     G_CHECKSUM,
     G_WRITE_ERRORS,
+    G_UPSTREAMS,
     G_N,
 };
 
@@ -126,10 +127,21 @@ static const struct tmt_metric_def store_metrics[] = {
      "stored objects found damaged on read (dropped, never sent)"},
     {"tmt_edge_cache_write_errors_total", NULL, TMT_METRIC_COUNTER,
      "store writes that failed (the object stays out of that tier)"},
+    {"tmt_edge_upstreams", NULL, TMT_METRIC_GAUGE,
+     "upstreams fills go to (upstream.shields, or the control plane's shield list)"},
 };
 _Static_assert(TMT_ARRAY_LEN(store_metrics) == G_N, "one definition per gauge");
 
 /* ---- state ---- */
+
+struct upstreams {
+    atomic_uint refs;
+    size_t n;
+    char *name[MAX_UPSTREAMS];
+    uint64_t hash[MAX_UPSTREAMS];
+    char auth[TMT_SECRET_MAX + 8]; /* "Bearer <fill key>", or "" */
+    size_t auth_len;
+};
 
 struct pworker {
     unsigned idx;
@@ -149,14 +161,13 @@ struct edge_proxy {
 #define PROXY_MAGIC 0xed9e0001u
     struct edge_store *store;
     struct tmt_hc_opts hc;
-    char **ups;
-    uint64_t up_hash[MAX_UPSTREAMS];
-    size_t n_ups;
+    /* The upstreams and the fill key: an immutable snapshot that the main thread replaces
+     * (node config) and each fill holds a reference to for its retries. */
+    pthread_mutex_t ups_mu;
+    struct upstreams *ups;
     struct tmt_http_client_opts copts;
     uint64_t max_object;
     char *name;
-    char fill_auth[TMT_SECRET_MAX + 8]; /* "Bearer <fill key>", or "" */
-    size_t fill_auth_len;
     struct pworker *workers;
     unsigned n_workers;
     struct fill_table fills;
@@ -209,6 +220,7 @@ struct fill {
     struct edge_obj *stale; /* stored copy being revalidated, or NULL */
     char inm_etag[256];
     char ims[TMT_HTTP_DATE_LEN + 1];
+    struct upstreams *ups; /* the snapshot this fill tries, in order */
     unsigned order[MAX_UPSTREAMS];
     unsigned tried;
     struct tmt_http_call *call;
@@ -288,6 +300,50 @@ static void table_remove(struct fill_table *t, struct fill *f)
     pthread_mutex_unlock(&t->mu);
 }
 
+static void ups_put(struct upstreams *u)
+{
+    if (u == NULL || atomic_fetch_sub_explicit(&u->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    for (size_t i = 0; i < u->n; i++)
+        free(u->name[i]);
+    free(u);
+}
+
+static struct upstreams *ups_get(struct edge_proxy *p)
+{
+    pthread_mutex_lock(&p->ups_mu);
+    struct upstreams *u = p->ups;
+    atomic_fetch_add_explicit(&u->refs, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&p->ups_mu);
+    return u;
+}
+
+/* A snapshot of names[0..n) (at most MAX_UPSTREAMS) and auth, one reference. */
+static struct upstreams *ups_new(const char *const *names, size_t n, const char *auth,
+                                 size_t auth_len)
+{
+    struct upstreams *u = tmt_xcalloc(1, sizeof(*u));
+    atomic_init(&u->refs, 1);
+    u->n = TMT_MIN(n, (size_t)MAX_UPSTREAMS);
+    for (size_t i = 0; i < u->n; i++) {
+        u->name[i] = tmt_xstrdup(names[i]);
+        u->hash[i] = XXH3_64bits(u->name[i], strlen(u->name[i]));
+    }
+    memcpy(u->auth, auth, auth_len);
+    u->auth_len = auth_len;
+    return u;
+}
+
+/* Installs u as the current snapshot (takes its reference). */
+static void ups_install(struct edge_proxy *p, struct upstreams *u)
+{
+    pthread_mutex_lock(&p->ups_mu);
+    struct upstreams *old = p->ups;
+    p->ups = u;
+    pthread_mutex_unlock(&p->ups_mu);
+    ups_put(old);
+}
+
 static void fill_unref(struct fill *f)
 {
     if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
@@ -295,6 +351,7 @@ static void fill_unref(struct fill *f)
     TMT_ASSERT(f->readers == NULL && !f->in_table);
     edge_obj_unref(f->obj);
     edge_obj_unref(f->stale);
+    ups_put(f->ups);
     pthread_mutex_destroy(&f->mu);
     free(f->key);
     free(f->path);
@@ -825,12 +882,12 @@ static void up_on_head(void *arg, const struct tmt_http_client_resp *resp)
 {
     struct fill *f = arg;
     struct edge_proxy *p = f->p;
-    if (resp->status >= 500 && f->tried < p->n_ups &&
+    if (resp->status >= 500 && f->tried < f->ups->n &&
         (f->method == TMT_HTTP_GET || f->method == TMT_HTTP_HEAD)) {
         f->retry_next = true;
         count_shard(p, f->owner, M_UP_ERRORS);
         tmt_log(TMT_LOG_WARN, "edge", "upstream error, trying the next one",
-                "upstream=%s status=%d", p->ups[f->order[f->tried - 1]], resp->status);
+                "upstream=%s status=%d", f->ups->name[f->order[f->tried - 1]], resp->status);
         return;
     }
     if (resp->status == 304 && f->stale != NULL) {
@@ -946,9 +1003,9 @@ static void up_on_done(void *arg, int rc, const struct tmt_err *err)
     if (rc != TMT_OK) {
         bool before_head = f->obj == NULL && !f->revalidated;
         tmt_log(TMT_LOG_WARN, "edge", "upstream request failed", "upstream=%s why=\"%s\"",
-                p->ups[f->order[f->tried - 1]], err->msg);
+                f->ups->name[f->order[f->tried - 1]], err->msg);
         count_shard(p, f->owner, M_UP_ERRORS);
-        if (before_head && f->tried < p->n_ups) {
+        if (before_head && f->tried < f->ups->n) {
             fill_attempt(f);
         } else {
             char why[160];
@@ -994,23 +1051,24 @@ static void up_on_done(void *arg, int rc, const struct tmt_err *err)
 static void fill_attempt(struct fill *f)
 {
     struct edge_proxy *p = f->p;
-    if (f->tried >= p->n_ups) {
-        fill_fail(f, 502, "no upstream answered");
+    if (f->tried >= f->ups->n) {
+        fill_fail(f, f->ups->n == 0 ? 503 : 502,
+                  f->ups->n == 0 ? "no upstream known yet" : "no upstream answered");
         return;
     }
     if (f->tried > 0)
         count_shard(p, f->owner, M_UP_RETRIES);
-    const char *up = p->ups[f->order[f->tried++]];
+    const char *up = f->ups->name[f->order[f->tried++]];
     struct tmt_http_header h[MAX_FWD_HEADERS + 3];
     size_t n = 0;
     for (size_t i = 0; i < f->n_fwd; i++) {
-        if (p->fill_auth_len > 0 && tmt_http_slice_ieq(f->fwd[i].name, "authorization"))
+        if (f->ups->auth_len > 0 && tmt_http_slice_ieq(f->fwd[i].name, "authorization"))
             continue; /* the fill key replaces the viewer's */
         h[n++] = f->fwd[i];
     }
-    if (p->fill_auth_len > 0)
+    if (f->ups->auth_len > 0)
         h[n++] = (struct tmt_http_header){TMT_SLICE_LIT("Authorization"),
-                                          {p->fill_auth, p->fill_auth_len}};
+                                          {f->ups->auth, f->ups->auth_len}};
     if (f->stale != NULL) {
         if (f->inm_etag[0] != '\0')
             h[n++] = (struct tmt_http_header){TMT_SLICE_LIT("If-None-Match"),
@@ -1091,9 +1149,10 @@ static struct fill *fill_new(struct edge_proxy *p, struct pworker *w, struct tmt
         f->body_len = req->body.len;
     }
     /* Rendezvous order: the upstream with the highest mix of key and upstream hash first. */
+    f->ups = ups_get(p);
     uint64_t score[MAX_UPSTREAMS];
-    for (unsigned i = 0; i < p->n_ups; i++) {
-        uint64_t sc = tmt_mix64(hkey ^ p->up_hash[i]);
+    for (unsigned i = 0; i < f->ups->n; i++) {
+        uint64_t sc = tmt_mix64(hkey ^ f->ups->hash[i]);
         unsigned k = i;
         while (k > 0 && score[k - 1] < sc) {
             score[k] = score[k - 1];
@@ -1432,12 +1491,9 @@ struct edge_proxy *edge_proxy_new(const struct edge_conf *c, unsigned n_workers,
     tmt_hc_opts_default(&p->hc);
     p->hc.heuristic_max_ms = (int64_t)c->heuristic_max_ms;
     p->hc.cdn_cache_control = c->cdn_cache_control;
-    p->n_ups = TMT_MIN(c->shields.n, (size_t)MAX_UPSTREAMS);
-    p->ups = tmt_xcalloc(p->n_ups, sizeof(*p->ups));
-    for (size_t i = 0; i < p->n_ups; i++) {
-        p->ups[i] = tmt_xstrdup(c->shields.items[i]);
-        p->up_hash[i] = XXH3_64bits(p->ups[i], strlen(p->ups[i]));
-    }
+    pthread_mutex_init(&p->ups_mu, NULL);
+    char auth[TMT_SECRET_MAX + 8];
+    size_t auth_len = 0;
     tmt_http_client_opts_default(&p->copts);
     p->copts.connect_timeout_ms = c->up_connect_ms;
     p->copts.response_timeout_ms = c->up_response_ms;
@@ -1451,10 +1507,11 @@ struct edge_proxy *edge_proxy_new(const struct edge_conf *c, unsigned n_workers,
             edge_proxy_free(&p);
             return NULL;
         }
-        memcpy(p->fill_auth, "Bearer ", 7);
-        memcpy(p->fill_auth + 7, key, kl);
-        p->fill_auth_len = 7 + kl;
+        memcpy(auth, "Bearer ", 7);
+        memcpy(auth + 7, key, kl);
+        auth_len = 7 + kl;
     }
+    p->ups = ups_new((const char *const *)c->shields.items, c->shields.n, auth, auth_len);
     p->n_workers = n_workers;
     p->workers = tmt_xcalloc(n_workers, sizeof(*p->workers));
     for (unsigned i = 0; i < n_workers; i++)
@@ -1482,7 +1539,7 @@ struct edge_proxy *edge_proxy_new(const struct edge_conf *c, unsigned n_workers,
     edge_store_stats(p->store, &st);
     tmt_log(TMT_LOG_INFO, "edge", "cache open",
             "restored=%" PRIu64 " warm_objects=%" PRIu64 " cold_objects=%" PRIu64 " upstreams=%zu",
-            st.restored, st.objects[TMT_TIER_WARM], st.objects[TMT_TIER_COLD], p->n_ups);
+            st.restored, st.objects[TMT_TIER_WARM], st.objects[TMT_TIER_COLD], p->ups->n);
     return p;
 }
 
@@ -1490,9 +1547,12 @@ static void publish(struct edge_proxy *p)
 {
     struct edge_store_stats st;
     edge_store_stats(p->store, &st);
-    uint64_t v[G_N] = {st.objects[0], st.objects[1],        st.objects[2],  st.bytes[0],
-                       st.bytes[1],   st.bytes[2],          st.promotions,  st.demotions,
-                       st.evictions,  st.checksum_failures, st.write_errors};
+    pthread_mutex_lock(&p->ups_mu);
+    uint64_t n_ups = p->ups->n;
+    pthread_mutex_unlock(&p->ups_mu);
+    uint64_t v[G_N] = {st.objects[0], st.objects[1],        st.objects[2],   st.bytes[0],
+                       st.bytes[1],   st.bytes[2],          st.promotions,   st.demotions,
+                       st.evictions,  st.checksum_failures, st.write_errors, n_ups};
     for (unsigned i = 0; i < G_N; i++) {
         tmt_metric_add(p->main_shard, p->g_base + i, v[i] - p->g_last[i]);
         p->g_last[i] = v[i];
@@ -1529,13 +1589,47 @@ void edge_proxy_free(struct edge_proxy **pp)
     for (unsigned i = 0; i < p->n_workers; i++)
         tmt_http_client_free(&p->workers[i].client);
     edge_store_close(&p->store);
-    for (size_t i = 0; i < p->n_ups; i++)
-        free(p->ups[i]);
-    free(p->ups);
+    ups_put(p->ups);
+    pthread_mutex_destroy(&p->ups_mu);
     free(p->workers);
     free(p->name);
     pthread_mutex_destroy(&p->fills.mu);
     p->magic = 0;
     free(p);
     *pp = NULL;
+}
+
+void edge_proxy_set_upstreams(struct edge_proxy *p, const char *const *names, size_t n)
+{
+    struct upstreams *cur = ups_get(p);
+    struct upstreams *u = ups_new(names, n, cur->auth, cur->auth_len);
+    bool same = u->n == cur->n;
+    for (size_t i = 0; same && i < u->n; i++)
+        same = strcmp(u->name[i], cur->name[i]) == 0;
+    ups_put(cur);
+    if (same) {
+        ups_put(u);
+        return;
+    }
+    tmt_log(TMT_LOG_INFO, "edge", "upstreams replaced", "count=%zu first=%s", u->n,
+            u->n > 0 ? u->name[0] : "-");
+    ups_install(p, u);
+    if (p->main_shard != NULL)
+        publish(p);
+}
+
+void edge_proxy_set_fill_key(struct edge_proxy *p, const char *key, size_t len)
+{
+    if (len == 0 || len > TMT_SECRET_MAX)
+        return;
+    struct upstreams *cur = ups_get(p);
+    char auth[TMT_SECRET_MAX + 8];
+    memcpy(auth, "Bearer ", 7);
+    memcpy(auth + 7, key, len);
+    bool same = cur->auth_len == 7 + len && memcmp(cur->auth, auth, 7 + len) == 0;
+    struct upstreams *u =
+        same ? NULL : ups_new((const char *const *)cur->name, cur->n, auth, 7 + len);
+    ups_put(cur);
+    if (u != NULL)
+        ups_install(p, u);
 }

@@ -48,6 +48,16 @@ void edge_proxy_purge(struct tmt_http_req *req, struct edge_proxy *p);
 void edge_proxy_cache_report(struct tmt_http_req *req, struct edge_proxy *p, bool compact);
 
 /* After the servers have stopped (no handler runs any more). NULL-safe. */
+/*
+ * Replaces the upstreams fills go to (the control plane's shield list): fills started from then
+ * on use the new list in rendezvous order; fills in flight finish with the list they started
+ * with. Main thread.
+ */
+void edge_proxy_set_upstreams(struct edge_proxy *p, const char *const *names, size_t n);
+
+/* Replaces the fill key sent to upstreams (the control plane's). Main thread. */
+void edge_proxy_set_fill_key(struct edge_proxy *p, const char *key, size_t len);
+
 void edge_proxy_free(struct edge_proxy **p);
 
 #endif

@@ -158,6 +158,7 @@ class Control(Listening):
     OPERATOR = ("op@example.com", "operator-password-1")
 
     def __init__(self, store_dir, *sets, workers=2, args=(), operator=OPERATOR):
+        os.makedirs(store_dir, exist_ok=True)
         base = ["store.path=" + os.path.join(store_dir, "store"), "auth.scrypt_n=1024"]
         if operator is not None:
             pw = os.path.join(store_dir, "operator.pw")
