@@ -9,11 +9,12 @@
 # log in var/demo/. The shield packages a sample asset (var/demo/mezzanine/demo1: three H.264
 # renditions and AAC made with ffmpeg) as HLS and DASH on request; the edge caches it (RAM, then
 # RocksDB in var/demo/edge-*) and serves it over HTTP/1.1 and h2c, and over HTTPS (h2) with a
-# self-signed certificate. Edge and shield share a fill key; admin calls (purge) take the
-# credential in var/demo/admin.credential. Every daemon answers /healthz and /metrics on its
-# admin port. The control plane (store in var/demo/control) has an operator and a viewer account
-# (passwords in var/demo/*.password) and publishes the sample as the show "demo": a viewer's
-# playback call returns edge URLs with a signed token.
+# self-signed certificate. The control plane (store in var/demo/control) has an operator and a
+# viewer account (passwords in var/demo/*.password); the operator provisions the shield and the
+# edge through its API, and they run from what it tells them (fill key, shield list, token keys);
+# the sample is published as the show "demo", and the viewer's playback URLs carry a signed token
+# that the edge checks. Admin calls (purge) take the credential in var/demo/admin.credential.
+# Every daemon answers /healthz and /metrics on its admin port.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +23,7 @@ for a in "$@"; do
     case "$a" in
     --smoke) smoke=1 ;;
     -h | --help)
-        sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -90,8 +91,8 @@ if [ ! -f "$asset/asset.json" ]; then
  {"id": "audio", "type": "audio", "file": "360p.mp4", "bitrate": 96000, "language": "en"}]}
 JSON
 fi
-# Secrets (edges -> shields fill key, admin credential) and the edge's self-signed certificate.
-for f in fill.key admin.credential operator.password viewer.password; do
+# Secrets (admin credential, account passwords) and the edge's self-signed certificate.
+for f in admin.credential operator.password viewer.password; do
     [ -f "$logs/$f" ] || (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$logs/$f")
 done
 if [ ! -f "$logs/demo.key" ]; then
@@ -99,49 +100,88 @@ if [ ! -f "$logs/demo.key" ]; then
         -days 30 -subj /CN=localhost >/dev/null 2>&1
 fi
 
-start tomato-control --set store.path="$logs/control" \
-    --set auth.bootstrap_operator_email=operator@example.com \
-    --set auth.bootstrap_operator_password_file="$logs/operator.password"
-start tomato-shield --set mezzanine.root="$logs/mezzanine" --set fill.key_file="$logs/fill.key" \
-    --set cache.path="$logs/shield-cache" --set admin.credential_file="$logs/admin.credential"
-# /v/ is public for now, so the demo plays /v/demo1/... directly and the control plane's
-# /t/{token}/v/... URLs have their token stripped, not checked: the edge will get its token keys
-# from the control plane once nodes are provisioned, and then enforce them.
-start tomato-edge --set upstream.shields=127.0.0.1:8300 --set upstream.fill_key_file="$logs/fill.key" \
-    --set tokens.public=/v/ \
-    --set cache.warm_path="$logs/edge-warm" --set cache.cold_path="$logs/edge-cold" \
-    --set admin.credential_file="$logs/admin.credential" --set server.tls_listen=127.0.0.1:8443 \
-    --set tls.cert="$logs/demo.crt" --set tls.key="$logs/demo.key" \
-    --set log.access_log="$logs/edge-access.log"
-
 # Each daemon logs msg="started" once its settings loaded and its loop runs.
-for name in "${names[@]}"; do
+wait_started() { # name
     for _ in $(seq 50); do
-        grep -q 'msg="started"' "$logs/$name.log" 2>/dev/null && break
+        grep -q 'msg="started"' "$logs/$1.log" 2>/dev/null && return 0
         sleep 0.1
     done
-    if ! grep -q 'msg="started"' "$logs/$name.log"; then
-        echo "demo: $name did not start; its log:" >&2
-        cat "$logs/$name.log" >&2
-        stop_all || true
-        exit 1
-    fi
-done
-
-# The catalog and a viewer: the operator publishes the sample asset as the show "demo" and a
-# viewer account exists (both calls are idempotent: 409 on later runs).
+    echo "demo: $1 did not start; its log:" >&2
+    cat "$logs/$1.log" >&2
+    stop_all || true
+    exit 1
+}
 api() { # method path [token] [json]
     curl -sS --max-time 10 -X "$1" -H 'Content-Type: application/json' \
         ${3:+-H "Authorization: Bearer $3"} ${4:+-d "$4"} "http://127.0.0.1:8400$2"
 }
 json_field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
-optoken=$(api POST /v1/sessions "" "{\"email\":\"operator@example.com\",\"password\":\"$(cat "$logs/operator.password")\"}" | json_field token) || {
-    echo "demo: the operator could not log in to the control plane" >&2
+die() {
+    echo "demo: $*" >&2
     stop_all || true
     exit 1
 }
+
+start tomato-control --set store.path="$logs/control" \
+    --set auth.bootstrap_operator_email=operator@example.com \
+    --set auth.bootstrap_operator_password_file="$logs/operator.password"
+wait_started tomato-control
+optoken=$(api POST /v1/sessions "" "{\"email\":\"operator@example.com\",\"password\":\"$(cat "$logs/operator.password")\"}" | json_field token) ||
+    die "the operator could not log in to the control plane"
+
+# The nodes, provisioned through the API once (their ids and credentials are kept in
+# var/demo/*.node and *.credential); they start from the control URL and their credential.
+provision() { # name role public_url
+    if [ -f "$logs/$1.node" ] && [ "$(api GET "/v1/nodes/$(cat "$logs/$1.node")" "$optoken" | json_field id 2>/dev/null)" = "$(cat "$logs/$1.node")" ]; then
+        return 0
+    fi
+    local doc
+    doc=$(api POST /v1/nodes "$optoken" "{\"role\":\"$2\",\"name\":\"demo-$1\",\"public_url\":\"$3\"}") ||
+        die "cannot provision the $1"
+    echo "$doc" | json_field id >"$logs/$1.node"
+    (umask 077 && echo "$doc" | json_field credential >"$logs/$1.credential")
+}
+provision shield shield http://127.0.0.1:8300
+provision edge edge http://127.0.0.1:8080
+node_sets() { # name
+    echo --set node.control_url=http://127.0.0.1:8400 --set node.id="$(cat "$logs/$1.node")" \
+        --set node.credential_file="$logs/$1.credential" --set node.state_file="$logs/$1.state"
+}
+# shellcheck disable=SC2046
+start tomato-shield $(node_sets shield) --set mezzanine.root="$logs/mezzanine" \
+    --set cache.path="$logs/shield-cache" --set admin.credential_file="$logs/admin.credential"
+# shellcheck disable=SC2046
+start tomato-edge $(node_sets edge) \
+    --set cache.warm_path="$logs/edge-warm" --set cache.cold_path="$logs/edge-cold" \
+    --set admin.credential_file="$logs/admin.credential" --set server.tls_listen=127.0.0.1:8443 \
+    --set tls.cert="$logs/demo.crt" --set tls.key="$logs/demo.key" \
+    --set log.access_log="$logs/edge-access.log"
+wait_started tomato-shield
+wait_started tomato-edge
+# The edge knows the shield once the shield's first heartbeat is in and the edge polled again.
+for _ in $(seq 100); do
+    curl -sS --max-time 2 http://127.0.0.1:9080/metrics 2>/dev/null | grep -q '^tmt_edge_upstreams 1' && break
+    sleep 0.2
+done
+
+# The catalog and a viewer: the operator publishes the sample asset as the show "demo" and a
+# viewer account exists (both calls are idempotent: 409 on later runs). The viewer logs in,
+# registers a device once and starts playback: the URLs carry a signed token.
 api POST /v1/shows "$optoken" '{"id":"demo","title":"Demo","description":"Sample asset made by scripts/demo.sh","genres":["demo"],"languages":["en"],"duration":24,"asset_id":"demo1","state":"published"}' >/dev/null
 api POST /v1/users "" "{\"email\":\"viewer@example.com\",\"password\":\"$(cat "$logs/viewer.password")\",\"display_name\":\"Viewer\"}" >/dev/null
+vt=$(api POST /v1/sessions "" "{\"email\":\"viewer@example.com\",\"password\":\"$(cat "$logs/viewer.password")\"}" | json_field token) ||
+    die "the viewer could not log in"
+dev=$(api GET /v1/devices "$vt" | python3 -c 'import json, sys; d = json.load(sys.stdin)["devices"]; print(d[0]["id"] if d else "")') ||
+    die "the viewer could not list devices"
+[ -n "$dev" ] || dev=$(api POST /v1/devices "$vt" '{"name":"demo laptop","type":"computer"}' | json_field id) ||
+    die "the viewer could not register a device"
+play=$(api POST /v1/playback "$vt" "{\"show_id\":\"demo\",\"device_id\":\"$dev\"}") ||
+    die "the control plane gave no playback"
+hls=$(echo "$play" | json_field hls_url) || die "no playback URL in: $play"
+dash=$(echo "$play" | json_field dash_url)
+tok=$(echo "$play" | json_field token)
+echo "$hls" >"$logs/playback.url"
+(umask 077 && echo "$tok" >"$logs/playback.token")
 
 cat <<MSG
 
@@ -152,26 +192,21 @@ Tomato CDN $(build/bin/tomato-edge --version | cut -d' ' -f2) is running on loop
   tomato-edge     pid ${pids[2]}  HTTP 127.0.0.1:8080, HTTPS 127.0.0.1:8443, admin 127.0.0.1:9080
                   log $logs/tomato-edge.log, access log $logs/edge-access.log
 
-Play or inspect the sample asset through the edge (HLS and DASH, packaged by the shield):
+A viewer's playback (the control plane chose the edge and signed a token; the URL is also in
+$logs/playback.url, the token in $logs/playback.token; player heartbeats are optional: the edge
+reports the segments it serves, which keeps the device's lease alive):
 
-  ffprobe http://127.0.0.1:8080/v/demo1/master.m3u8
-  ffmpeg -i http://127.0.0.1:8080/v/demo1/manifest.mpd -map 0 -c copy -f null -
-  curl -sI http://127.0.0.1:8080/v/demo1/360p/1.m4s      X-Cache: MISS, then HIT-hot
-  curl -k --http2 https://127.0.0.1:8443/v/demo1/master.m3u8
+  ffprobe '$hls'
+  ffmpeg -i '$dash' -map 0 -c copy -f null -
+  T=\$(cat $logs/playback.token)
+  curl -sI http://127.0.0.1:8080/t/\$T/v/demo1/360p/1.m4s   X-Cache: MISS, then HIT-hot
+  curl -sI http://127.0.0.1:8080/v/demo1/360p/1.m4s          403, X-Tomato-Reason: token required
   curl -X POST -H "Authorization: Bearer \$(cat $logs/admin.credential)" \\
-       'http://127.0.0.1:9080/purge?asset=demo1'       purge the asset from the edge
-  curl http://127.0.0.1:9080/metrics                   counters (also :9300, :9400)
+       'http://127.0.0.1:9080/purge?asset=demo1'           purge the asset from the edge
+  curl http://127.0.0.1:9080/metrics                       counters (also :9300, :9400)
 
-Play as a viewer through the control plane (docs/api.md; the viewer's password is in
-$logs/viewer.password, the operator's in $logs/operator.password):
-
-  T=\$(curl -s -H 'Content-Type: application/json' -d "{\"email\":\"viewer@example.com\",\"password\":\"\$(cat $logs/viewer.password)\"}" \\
-       http://127.0.0.1:8400/v1/sessions | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-  D=\$(curl -s -H 'Content-Type: application/json' -H "Authorization: Bearer \$T" -d '{"name":"laptop"}' \\
-       http://127.0.0.1:8400/v1/devices | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-  curl -s -H 'Content-Type: application/json' -H "Authorization: Bearer \$T" \\
-       -d "{\"show_id\":\"demo\",\"device_id\":\"\$D\"}" http://127.0.0.1:8400/v1/playback
-                                                       hls_url, dash_url: the edge, with a token
+The API (docs/api.md): operator operator@example.com (password in $logs/operator.password),
+viewer viewer@example.com (password in $logs/viewer.password); nodes: GET /v1/nodes.
 
   build/bin/tomato-edge --dump-config                  effective settings with their help
   kill -HUP ${pids[2]}                                     reload the edge (see its log)
@@ -185,36 +220,30 @@ if [ "$smoke" = 1 ]; then
         stop_all || true
         exit 1
     }
-    u=http://127.0.0.1:8080/v/demo1
-    got=$(curl -sS --max-time 20 "$u/master.m3u8") || fail "the edge did not answer"
+    u=http://127.0.0.1:8080/t/$tok/v/demo1
+    case "$hls" in http://127.0.0.1:8080/t/*/v/demo1/master.m3u8) ;; *) fail "playback URL '$hls'" ;; esac
+    got=$(curl -sS --max-time 20 "$hls") || fail "the edge did not answer"
     case "$got" in "#EXTM3U"*) ;; *) fail "the edge answered '$got' for the master playlist" ;; esac
     x=$(curl -sS --max-time 20 -o /dev/null -D - "$u/360p/2.m4s" | tr -d '\r' | sed -n 's/^X-Cache: //Ip')
     [ "$x" = MISS ] || fail "first segment request: X-Cache '$x'"
     x=$(curl -sS --max-time 5 -o /dev/null -D - "$u/360p/2.m4s" | tr -d '\r' | sed -n 's/^X-Cache: //Ip')
     [ "$x" = HIT-hot ] || fail "second segment request: X-Cache '$x'"
-    err=$(ffmpeg -nostdin -v error -i "$u/manifest.mpd" -map 0 -c copy -f null - 2>&1) ||
-        fail "ffmpeg could not read the DASH manifest: $err"
-    [ -z "$err" ] || fail "ffmpeg reading the DASH manifest said: $err"
+    code=$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/v/demo1/360p/2.m4s)
+    [ "$code" = 403 ] || fail "a segment without a token got $code, not 403"
+    for url in "$hls" "$dash"; do
+        err=$(ffmpeg -nostdin -v error -i "$url" -map 0 -c copy -f null - 2>&1) ||
+            fail "ffmpeg could not play $url: $err"
+        [ -z "$err" ] || fail "ffmpeg playing $url said: $err"
+    done
     n=$(curl -sS --max-time 5 --http2-prior-knowledge -r 0-99 "$u/360p/1.m4s" | wc -c)
     [ "$n" = 100 ] || fail "h2c range request gave $n bytes"
-    v=$(curl -sSk --max-time 5 --http2 -o /dev/null -w '%{http_version}' https://127.0.0.1:8443/v/demo1/master.m3u8)
+    v=$(curl -sSk --max-time 5 --http2 -o /dev/null -w '%{http_version}' "https://127.0.0.1:8443/t/$tok/v/demo1/master.m3u8")
     [ "$v" = 2 ] || fail "HTTPS did not speak h2 (got '$v')"
     p=$(curl -sS --max-time 5 -X POST -H "Authorization: Bearer $(cat "$logs/admin.credential")" \
         'http://127.0.0.1:9080/purge?asset=demo1')
     case "$p" in '{"purged":'*) ;; *) fail "purge answered '$p'" ;; esac
-    # The viewer flow: login, a device, playback URLs from the control plane, played from the edge.
-    vt=$(api POST /v1/sessions "" "{\"email\":\"viewer@example.com\",\"password\":\"$(cat "$logs/viewer.password")\"}" | json_field token) ||
-        fail "the viewer could not log in"
-    dev=$(api GET /v1/devices "$vt" | python3 -c 'import json, sys; d = json.load(sys.stdin)["devices"]; print(d[0]["id"] if d else "")') ||
-        fail "the viewer could not list devices"
-    [ -n "$dev" ] || dev=$(api POST /v1/devices "$vt" '{"name":"smoke","type":"computer"}' | json_field id) ||
-        fail "the viewer could not register a device"
-    hls=$(api POST /v1/playback "$vt" "{\"show_id\":\"demo\",\"device_id\":\"$dev\"}" | json_field hls_url) ||
-        fail "the control plane gave no playback URL"
-    case "$hls" in http://127.0.0.1:8080/t/*/v/demo1/master.m3u8) ;; *) fail "playback URL '$hls'" ;; esac
-    err=$(ffmpeg -nostdin -v error -i "$hls" -map 0 -c copy -f null - 2>&1) ||
-        fail "ffmpeg could not play the control plane's HLS URL: $err"
-    [ -z "$err" ] || fail "ffmpeg playing the control plane's HLS URL said: $err"
+    health=$(api GET /v1/nodes "$optoken" | python3 -c 'import json, sys; print(" ".join(sorted(n["health"] for n in json.load(sys.stdin)["nodes"])))')
+    [ "$health" = "healthy healthy" ] || fail "nodes' health: '$health'"
     for port in 9080 9300 9400; do
         curl -sSf --max-time 5 "http://127.0.0.1:$port/healthz" >/dev/null ||
             fail "admin port $port did not answer /healthz"
