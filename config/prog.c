@@ -4,6 +4,7 @@
  */
 #include "tmt/prog.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,32 @@
 #include "tmt/log.h"
 #include "tmt/loop.h"
 #include "tmt/version.h"
+
+/*
+ * Settings pushed by a control plane: one INI text, the layer between the file and the command
+ * line. Set from the main thread (a node's config) and read by every load.
+ */
+static pthread_mutex_t pushed_mu = PTHREAD_MUTEX_INITIALIZER;
+static char *pushed_text;
+static size_t pushed_len;
+
+bool tmt_prog_set_pushed(const char *text, size_t len)
+{
+    pthread_mutex_lock(&pushed_mu);
+    bool same = len == pushed_len && (len == 0 || memcmp(text, pushed_text, len) == 0);
+    if (!same) {
+        free(pushed_text);
+        pushed_text = len > 0 ? tmt_xstrndup(text, len) : NULL;
+        pushed_len = len;
+    }
+    pthread_mutex_unlock(&pushed_mu);
+    return !same;
+}
+
+void tmt_prog_request_reload(void)
+{
+    kill(getpid(), SIGHUP);
+}
 
 static void usage(const struct tmt_prog *prog, FILE *out)
 {
@@ -172,9 +199,9 @@ static void *load_settings(const struct tmt_prog *prog, const struct tmt_prog_cl
                            struct tmt_conf_diag *diag)
 {
     const struct tmt_conf_schema *schema = prog->schema;
-    struct tmt_conf_src srcs[2];
+    struct tmt_conf_src srcs[3];
     size_t n_srcs = 0;
-    char *text = NULL;
+    char *text = NULL, *pushed = NULL;
 
     if (cli->config_path != NULL) {
         size_t len;
@@ -184,6 +211,14 @@ static void *load_settings(const struct tmt_prog *prog, const struct tmt_prog_cl
         srcs[n_srcs++] = (struct tmt_conf_src){
             .kind = TMT_CONF_SRC_TEXT, .name = cli->config_path, .text = text, .len = len};
     }
+    pthread_mutex_lock(&pushed_mu);
+    size_t plen = pushed_len;
+    if (plen > 0)
+        pushed = tmt_xstrndup(pushed_text, plen);
+    pthread_mutex_unlock(&pushed_mu);
+    if (pushed != NULL)
+        srcs[n_srcs++] = (struct tmt_conf_src){
+            .kind = TMT_CONF_SRC_TEXT, .name = "control plane", .text = pushed, .len = plen};
     if (cli->n_sets > 0) {
         srcs[n_srcs++] = (struct tmt_conf_src){.kind = TMT_CONF_SRC_SETS,
                                                .name = "command line",
@@ -194,6 +229,7 @@ static void *load_settings(const struct tmt_prog *prog, const struct tmt_prog_cl
     tmt_conf_init(schema, settings);
     int rc = tmt_conf_load(schema, settings, srcs, n_srcs, diag);
     free(text);
+    free(pushed);
     if (rc != 0) {
         tmt_conf_fini(schema, settings);
         free(settings);
@@ -328,6 +364,27 @@ int tmt_prog_daemon_main(const struct tmt_prog *prog, size_t daemon_offset, int 
     int rc = tmt_prog_start(prog, argc, argv, &cli, &snap);
     if (rc >= 0)
         return rc;
+    /* Settings a control plane pushed before the last stop apply from the start, restart-only
+     * ones included; when they do not load with the rest, the daemon starts without them. */
+    char *pushed = hooks->pushed_at_start != NULL
+                       ? hooks->pushed_at_start(tmt_conf_snap_get(snap), hooks->arg)
+                       : NULL;
+    if (pushed != NULL && pushed[0] != '\0') {
+        tmt_prog_set_pushed(pushed, strlen(pushed));
+        struct tmt_conf_snap *with = tmt_prog_load(prog, &cli, 1);
+        if (with != NULL) {
+            tmt_conf_snap_unref(&snap);
+            snap = with;
+            tmt_log(TMT_LOG_INFO, "config", "settings pushed by the control plane applied",
+                    "bytes=%zu", strlen(pushed));
+        } else {
+            tmt_prog_set_pushed("", 0);
+            tmt_log(TMT_LOG_ERROR, "config",
+                    "settings pushed by the control plane do not load; starting without them", "%s",
+                    "");
+        }
+    }
+    free(pushed);
 
     struct daemon_run run = {
         .magic = DAEMON_RUN_MAGIC,

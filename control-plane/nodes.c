@@ -115,6 +115,110 @@ static bool number(struct cp_call *c, json_t *o, const char *name, double lo, do
     return true;
 }
 
+#define SETTINGS_MAX 100
+#define SETTING_VALUE_MAX 1024
+
+/* "section.name", both [a-z][a-z0-9_]*, and not the node's own identity (node.*). */
+static bool setting_key_ok(const char *k)
+{
+    const char *dot = strchr(k, '.');
+    if (dot == NULL || dot == k || dot[1] == '\0' || strchr(dot + 1, '.') != NULL ||
+        strncmp(k, "node.", 5) == 0 || strlen(k) > 100)
+        return false;
+    for (const char *p = k; *p != '\0'; p++) {
+        bool start = p == k || p == dot + 1;
+        if (p == dot)
+            continue;
+        if (!((*p >= 'a' && *p <= 'z') || (!start && ((*p >= '0' && *p <= '9') || *p == '_'))))
+            return false;
+    }
+    return true;
+}
+
+/* A value the settings-file format carries as it is: no control characters, no comment
+ * characters, no blanks at either end. */
+static bool setting_value_ok(const char *v, size_t len)
+{
+    if (len > SETTING_VALUE_MAX || (len > 0 && (v[0] == ' ' || v[len - 1] == ' ')))
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f || v[i] == ';' || v[i] == '#')
+            return false;
+    return true;
+}
+
+/* The "settings" member of o ({"section.name": "value"}) into n. false after answering. */
+static bool settings_apply(struct cp_call *c, json_t *n, json_t *o)
+{
+    json_t *v = json_object_get(o, "settings");
+    if (v == NULL)
+        return true;
+    if (!json_is_object(v)) {
+        cp_reply_error(c, 400, "wrong type",
+                       "\"settings\" is an object of \"section.key\": \"value\" strings");
+        return false;
+    }
+    if (json_object_size(v) > SETTINGS_MAX) {
+        cp_reply_error(c, 422, "invalid field", "at most %d pushed settings", SETTINGS_MAX);
+        return false;
+    }
+    const char *k;
+    json_t *e;
+    json_object_foreach(v, k, e)
+    {
+        if (!setting_key_ok(k)) {
+            cp_reply_error(c, 422, "invalid field",
+                           "setting \"%.100s\" is not section.key (node.* cannot be pushed)", k);
+            return false;
+        }
+        if (!json_is_string(e) || !setting_value_ok(json_string_value(e), json_string_length(e))) {
+            cp_reply_error(c, 422, "invalid field",
+                           "setting %.100s: a string of at most %d characters without control "
+                           "characters, ';' or '#', and no blanks at either end",
+                           k, SETTING_VALUE_MAX);
+            return false;
+        }
+    }
+    json_object_set(n, "settings", v);
+    return true;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The pushed settings as settings-file text: one [section] per section, keys sorted. */
+static char *settings_text(json_t *set)
+{
+    size_t n = json_object_size(set), i = 0, cap = 1, len = 0;
+    const char **keys = tmt_xcalloc(n + 1, sizeof(*keys));
+    const char *k;
+    json_t *e;
+    json_object_foreach(set, k, e)
+    {
+        keys[i++] = k;
+        cap += strlen(k) + json_string_length(e) + 8;
+    }
+    qsort(keys, n, sizeof(*keys), cmp_str);
+    char *out = tmt_xmalloc(cap + n * 110);
+    out[0] = '\0';
+    size_t prev = 0;
+    const char *prev_key = NULL;
+    for (i = 0; i < n; i++) {
+        const char *dot = strchr(keys[i], '.');
+        size_t sl = (size_t)(dot - keys[i]);
+        if (prev_key == NULL || sl != prev || strncmp(prev_key, keys[i], sl) != 0)
+            len += (size_t)sprintf(out + len, "%s[%.*s]\n", len > 0 ? "\n" : "", (int)sl, keys[i]);
+        len += (size_t)sprintf(out + len, "%s = %s\n", dot + 1,
+                               json_string_value(json_object_get(set, keys[i])));
+        prev = sl;
+        prev_key = keys[i];
+    }
+    free(keys);
+    return out;
+}
+
 /* Applies the writable fields of o to the node record n. false after answering. */
 static bool node_apply(struct cp_call *c, json_t *n, json_t *o, bool create)
 {
@@ -153,7 +257,7 @@ static bool node_apply(struct cp_call *c, json_t *n, json_t *o, bool create)
     double bytes = json_number_value(json_object_get(n, "cache_bytes"));
     if (!number(c, o, "latitude", -90, 90, &lat) || !number(c, o, "longitude", -180, 180, &lon) ||
         !number(c, o, "capacity_gbps", 0, 1e6, &gbps) ||
-        !number(c, o, "cache_bytes", 0, 9e18, &bytes))
+        !number(c, o, "cache_bytes", 0, 9e18, &bytes) || !settings_apply(c, n, o))
         return false;
     if (role != NULL)
         json_object_set_new(n, "role", json_string(role));
@@ -174,9 +278,9 @@ static bool node_apply(struct cp_call *c, json_t *n, json_t *o, bool create)
 
 void cp_nodes_create(struct cp_call *c)
 {
-    static const char *const fields[] = {"role",          "name",        "region",
-                                         "latitude",      "longitude",   "public_url",
-                                         "capacity_gbps", "cache_bytes", NULL};
+    static const char *const fields[] = {"role",      "name",       "region",        "latitude",
+                                         "longitude", "public_url", "capacity_gbps", "cache_bytes",
+                                         "settings",  NULL};
     json_t *o = cp_body_object(c, fields);
     if (o == NULL)
         return;
@@ -319,9 +423,9 @@ static void update(struct cp_call *c, json_t *o)
 
 void cp_nodes_patch(struct cp_call *c)
 {
-    static const char *const fields[] = {
-        "name",          "region",      "latitude", "longitude", "public_url",
-        "capacity_gbps", "cache_bytes", "state",    "role",      NULL};
+    static const char *const fields[] = {"name",       "region",        "latitude",    "longitude",
+                                         "public_url", "capacity_gbps", "cache_bytes", "state",
+                                         "role",       "settings",      NULL};
     json_t *o = cp_body_object(c, fields);
     if (o == NULL)
         return;
@@ -471,6 +575,11 @@ void cp_nodes_config(struct cp_call *c)
     char fk[64];
     tmt_b64url_encode(cp->fill_key, sizeof(cp->fill_key), fk, sizeof(fk));
     json_object_set_new(cfg, "fill_key", json_string(fk));
+    /* Pushed settings, in the settings-file format: a layer over the node's own file. */
+    json_t *set = json_object_get(n, "settings");
+    char *ini = set != NULL ? settings_text(set) : NULL;
+    json_object_set_new(cfg, "settings", json_string(ini != NULL ? ini : ""));
+    free(ini);
     OPENSSL_cleanse(fk, sizeof(fk));
     if (strcmp(json_string_value(json_object_get(n, "role")) ?: "", "edge") == 0) {
         size_t total = 0;

@@ -228,6 +228,13 @@ static void edge_exit(void *arg)
     tmt_static_free(&e->st);
 }
 
+/* Settings the control plane pushed before the last stop, from the node's state file. */
+static char *edge_pushed_at_start(const void *settings, void *arg)
+{
+    (void)arg;
+    return tmt_node_pushed_at_start(&((const struct edge_conf *)settings)->node);
+}
+
 int main(int argc, char **argv)
 {
     static struct edge edge;
@@ -236,6 +243,7 @@ int main(int argc, char **argv)
         .on_reload = edge_reload,
         .on_stop = edge_stop,
         .on_exit = edge_exit,
+        .pushed_at_start = edge_pushed_at_start,
         .arg = &edge,
     };
     return tmt_prog_daemon_main(&edge_prog, offsetof(struct edge_conf, daemon), argc, argv, &hooks);

@@ -19,6 +19,7 @@
 #include "tmt/loop.h"
 #include "tmt/metrics.h"
 #include "tmt/node.h"
+#include "tmt/prog.h"
 #include "tmt/secret.h"
 
 #define BODY_MAX (8u << 20)
@@ -185,6 +186,13 @@ int tmt_node_config_parse(const char *text, size_t len,
     json_int_t hb = json_integer_value(json_object_get(o, "heartbeat_interval"));
     c.heartbeat_interval_ms = hb > 0 && hb <= 3600 ? (uint64_t)hb * 1000 : DEFAULT_INTERVAL_MS;
     c.fill_key = str(o, "fill_key");
+    json_t *set = json_object_get(o, "settings");
+    c.settings = json_string_value(set);
+    if (set != NULL && c.settings == NULL) {
+        json_decref(o);
+        tmt_err_set(err, TMT_EINVAL, "settings is not a string of settings-file text");
+        return -1;
+    }
     int rc = -1;
     const char **shields = NULL, **revoked = NULL;
     struct tmt_token_key *keys = NULL;
@@ -268,6 +276,14 @@ static void apply_cb(const struct tmt_node_config *cfg, void *arg)
     struct tmt_node_config c = *cfg;
     c.from_state_file = a->from_state;
     a->n->interval_ms = c.heartbeat_interval_ms;
+    /* Pushed settings: a layer over the settings file, applied by a reload when they change
+     * (one that does not validate is logged by the reload and changes nothing). */
+    const char *set = c.settings != NULL ? c.settings : "";
+    if (tmt_prog_set_pushed(set, strlen(set))) {
+        tmt_log(TMT_LOG_INFO, "node", "settings pushed by the control plane changed; reloading",
+                "bytes=%zu", strlen(set));
+        tmt_prog_request_reload();
+    }
     if (a->n->hooks.apply != NULL)
         a->n->hooks.apply(&c, a->n->hooks.arg);
 }
@@ -560,4 +576,15 @@ void tmt_node_stop(struct tmt_node **np)
 bool tmt_node_control_up(const struct tmt_node *n)
 {
     return n != NULL && n->up;
+}
+
+char *tmt_node_pushed_at_start(const struct tmt_node_conf *c)
+{
+    if (c->control_url[0] == '\0' || c->state_file[0] == '\0')
+        return NULL;
+    json_t *o = json_load_file(c->state_file, JSON_REJECT_DUPLICATES, NULL);
+    const char *set = json_string_value(json_object_get(o, "settings"));
+    char *out = set != NULL && set[0] != '\0' ? tmt_xstrdup(set) : NULL;
+    json_decref(o);
+    return out;
 }

@@ -107,6 +107,13 @@ static void shield_exit(void *arg)
     tmt_daemon_http_fini(&shield_http);
 }
 
+/* Settings the control plane pushed before the last stop, from the node's state file. */
+static char *shield_pushed_at_start(const void *settings, void *arg)
+{
+    (void)arg;
+    return tmt_node_pushed_at_start(&((const struct shield_conf *)settings)->node);
+}
+
 int main(int argc, char **argv)
 {
     static const struct tmt_daemon_hooks hooks = {
@@ -114,6 +121,7 @@ int main(int argc, char **argv)
         .on_reload = shield_conf_reload,
         .on_stop = shield_stop,
         .on_exit = shield_exit,
+        .pushed_at_start = shield_pushed_at_start,
     };
     return tmt_prog_daemon_main(&shield_prog, offsetof(struct shield_conf, daemon), argc, argv,
                                 &hooks);

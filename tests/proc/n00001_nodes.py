@@ -230,6 +230,30 @@ class ManagedShield(unittest.TestCase):
                     lambda: s.metrics().get("tmt_node_heartbeats_total", 0) >= 2))
                 self.assertEqual(s.metrics()["tmt_node_control_up"], 1)
                 self.assertEqual(op.call("GET", "/v1/nodes/" + sh["id"])[1]["health"], "healthy")
+                # Pushed settings: a layer over the shield's file, applied by a reload.
+                origin = "Origin: https://player.example\r\n"
+                self.assertEqual(http_get(s.port, "/v/a1/master.m3u8", auth + origin)
+                                 .header("access-control-allow-origin"), "*")
+                for bad in ({"node.id": "x"}, {"http.cors_origin": "a;b"}, {"http": "x"},
+                            {"http.cors_origin": 5}):
+                    self.assertEqual(op.call("PATCH", "/v1/nodes/" + sh["id"],
+                                             {"settings": bad})[0], 422, bad)
+                st, doc, r = op.call("PATCH", "/v1/nodes/" + sh["id"], {"settings": {
+                    "http.cors_origin": "https://pushed.example", "log.level": "info"}})
+                self.assertEqual(st, 200, r.body)
+                self.assertTrue(wait_for(lambda: http_get(
+                    s.port, "/v/a1/master.m3u8", auth + origin).header(
+                    "access-control-allow-origin") == "https://pushed.example"))
+                # A push the shield cannot load changes nothing there (and says why).
+                op.call("PATCH", "/v1/nodes/" + sh["id"], {"settings": {
+                    "http.cors_origin": "https://pushed.example", "cache.ram_size": "lots"}})
+                j = s.wait_line("reload rejected")
+                self.assertEqual(http_get(s.port, "/v/a1/master.m3u8", auth + origin)
+                                 .header("access-control-allow-origin"), "https://pushed.example")
+                op.call("PATCH", "/v1/nodes/" + sh["id"], {"settings": {
+                    "http.cors_origin": "https://pushed.example"}})
+                i = s.wait_line("settings pushed by the control plane changed", start=j + 1)
+                s.wait_line('msg="reloaded"', start=i)
                 # The control plane goes away: the shield keeps serving and says so.
                 cp.proc.send_signal(signal.SIGKILL)
                 cp.proc.wait()
@@ -240,6 +264,10 @@ class ManagedShield(unittest.TestCase):
             with Shield(self.root, os.path.join(self.dir, "c"), *sets) as s:
                 s.wait_line("serving with the config kept in the state file")
                 self.assertEqual(http_get(s.port, "/v/a1/master.m3u8", auth).status, 200)
+                # The pushed settings apply from the start.
+                s.wait_line("settings pushed by the control plane applied")
+                self.assertEqual(http_get(s.port, "/v/a1/master.m3u8", auth + origin)
+                                 .header("access-control-allow-origin"), "https://pushed.example")
                 self.assertIn(http_get(s.port, "/v/a1/master.m3u8").status, (401, 403))
                 # And it finds the control plane when it is back.
                 with Control(cpdir, *FAST, "server.listen=127.0.0.1:%d" % cport, operator=None):

@@ -95,8 +95,24 @@ struct tmt_daemon_hooks {
     void (*on_reload)(struct tmt_conf_snap *snap, void *arg);
     void (*on_stop)(void *arg);
     void (*on_exit)(void *arg);
+    /*
+     * Optional: settings pushed by a control plane and kept from the last run (INI text,
+     * malloc'd, or NULL), read from the file-and-flags settings before anything starts, so that
+     * they apply from the start (see tmt_prog_set_pushed).
+     */
+    char *(*pushed_at_start)(const void *settings, void *arg);
     void *arg;
 };
+
+/*
+ * Settings pushed by a control plane (INI text, copied; len 0 clears them): the layer between
+ * the settings file and the command line, used by every later load (a reload applies them).
+ * Returns true when the text differs from the one in place. Any thread.
+ */
+bool tmt_prog_set_pushed(const char *text, size_t len);
+
+/* Asks the running daemon to reload its settings, as SIGHUP does. Any thread. */
+void tmt_prog_request_reload(void);
 
 /*
  * The whole main() of a daemon: tmt_prog_start, then the log level from the settings (the struct

@@ -3,8 +3,10 @@
  * plane's URL, its id and its credential, fetches its config (shields, fill key, token keys,
  * revocations), polls it with an ETag, and heartbeats (health, load, lease activity).
  *
- * The last config is kept in node.state_file, so a node that starts while the control plane is
- * unreachable serves with what it had; failures are retried with backoff, logged once per
+ * The config may push settings (settings-file text), a layer between the node's settings file and
+ * its command line, applied by a reload when it changes. The last config is kept in
+ * node.state_file, so a node that starts while the control plane is unreachable serves with what
+ * it had; failures are retried with backoff, logged once per
  * outage, and shown in /metrics (tmt_node_control_up).
  *
  * Threads: everything runs on the daemon's main loop; the hooks are called there.
@@ -45,6 +47,7 @@ struct tmt_node_config {
     const char *id, *role, *name, *region;
     uint64_t heartbeat_interval_ms;
     const char *fill_key;       /* base64url text, used as the fill bearer credential; NULL: none */
+    const char *settings;       /* pushed settings, settings-file text ("" or NULL: none) */
     const char *const *shields; /* "host:port" (edges) */
     size_t n_shields;
     const struct tmt_token_key *keys; /* token verification keys (edges) */
@@ -88,6 +91,13 @@ struct tmt_node *tmt_node_start(struct tmt_loop *main_loop, const struct tmt_nod
 
 /* Stops polling (in-flight calls are cancelled) and frees. NULL-safe. */
 void tmt_node_stop(struct tmt_node **n);
+
+/*
+ * The pushed settings kept in node.state_file (malloc'd INI text, or NULL), for the daemon's
+ * pushed_at_start hook (tmt/prog.h), so that they apply from the start. The agent itself
+ * applies later changes (tmt_prog_set_pushed, then a reload).
+ */
+char *tmt_node_pushed_at_start(const struct tmt_node_conf *c);
 
 /* True while the last call to the control plane succeeded. */
 bool tmt_node_control_up(const struct tmt_node *n);

@@ -17,6 +17,8 @@ struct seen {
     char shields[4][64];
     char revoked[4][64];
     struct tmt_token_key keys[4];
+    char settings[128];
+    bool has_settings;
 };
 
 static void record(const struct tmt_node_config *c, void *arg)
@@ -30,6 +32,10 @@ static void record(const struct tmt_node_config *c, void *arg)
         snprintf(s->revoked[i], sizeof(s->revoked[i]), "%s", c->revoked[i]);
     for (size_t i = 0; i < c->n_keys && i < 4; i++)
         s->keys[i] = c->keys[i];
+    /* The config's strings live for the call only. */
+    s->has_settings = c->settings != NULL;
+    if (c->settings != NULL)
+        snprintf(s->settings, sizeof(s->settings), "%s", c->settings);
 }
 
 static int parse(const char *text, struct seen *s)
@@ -62,6 +68,13 @@ static void test_parse_edge_config(void **state)
     assert_int_equal(s.keys[0].secret_len, 32);
     assert_memory_equal(s.keys[0].secret, "0123456789abcdef0123456789abcdef", 32);
     assert_false(s.c.from_state_file);
+    assert_false(s.has_settings);
+    assert_int_equal(parse("{\"node\":{\"id\":\"n\",\"role\":\"shield\"},"
+                           "\"settings\":\"[log]\\nlevel = debug\\n\"}",
+                           &s),
+                     0);
+    assert_true(s.has_settings);
+    assert_string_equal(s.settings, "[log]\nlevel = debug\n");
 }
 
 static void test_parse_rejects(void **state)
@@ -78,6 +91,7 @@ static void test_parse_rejects(void **state)
         "\"c2hvcnQ\"}]}",
         "{\"node\":{\"id\":\"n\",\"role\":\"edge\"},\"keys\":[{\"secret\":\"x\"}]}",
         "{\"node\":{\"id\":\"n\",\"role\":\"edge\"},\"node\":{}}",
+        "{\"node\":{\"id\":\"n\",\"role\":\"edge\"},\"settings\":5}",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(parse(bad[i], &s), -1);
