@@ -83,6 +83,9 @@ static json_t *node_view(struct cp_call *c, json_t *n, json_t *stat)
         json_object_set(v, "load", json_object_get(stat, "load"));
         json_object_set(v, "reported_health", json_object_get(stat, "health"));
         json_object_set(v, "version", json_object_get(stat, "version"));
+        json_t *counters = json_object_get(stat, "counters");
+        if (counters != NULL)
+            json_object_set(v, "counters", counters);
     }
     return v;
 }
@@ -665,6 +668,22 @@ void cp_nodes_heartbeat(struct cp_call *c)
                            health != NULL ? health : "ok", "load", load, "version",
                            version != NULL ? version : "");
     json_object_set(st, "seq", json_object_get(o, "seq"));
+    /* The node's running totals (cache hits and misses for edges), kept as the last report. */
+    json_t *counters = json_object_get(o, "counters");
+    if (counters != NULL) {
+        const char *k;
+        json_t *v;
+        bool ok = json_is_object(counters) && json_object_size(counters) <= 64;
+        json_object_foreach(counters, k, v) ok = ok && json_is_integer(v) && strlen(k) <= 64;
+        if (!ok) {
+            json_decref(st);
+            json_decref(o);
+            cp_reply_error(c, 422, "invalid field",
+                           "\"counters\" is an object of at most 64 integers");
+            return;
+        }
+        json_object_set(st, "counters", counters);
+    }
     char key[200];
     snprintf(key, sizeof(key), "nodestat:%s", nid);
     struct cp_batch b = {0};

@@ -13,6 +13,7 @@
 #include "tmt/config.h"
 #include "tmt/daemon_http.h"
 #include "tmt/log.h"
+#include "tmt/metrics.h"
 #include "tmt/node.h"
 #include "tmt/prog.h"
 #include "tmt/static.h"
@@ -70,6 +71,31 @@ static void node_heartbeat(json_t *body, void *arg)
     json_t *a = json_array();
     edge_tokens_drain_activity(e->tokens, add_activity, a);
     json_object_set_new(body, "activity", a);
+    /* The cache's running totals, for cache-hit reports (the control plane keeps the last). */
+    static const struct {
+        const char *field, *name, *labels;
+    } totals[] = {
+        {"hit_hot", "tmt_edge_requests_total", "result=\"hit_hot\""},
+        {"hit_warm", "tmt_edge_requests_total", "result=\"hit_warm\""},
+        {"hit_cold", "tmt_edge_requests_total", "result=\"hit_cold\""},
+        {"miss", "tmt_edge_requests_total", "result=\"miss\""},
+        {"stale", "tmt_edge_requests_total", "result=\"stale\""},
+        {"pass", "tmt_edge_requests_total", "result=\"pass\""},
+        {"upstream_requests", "tmt_edge_upstream_requests_total", NULL},
+        {"objects_hot", "tmt_edge_cache_objects", "tier=\"hot\""},
+        {"bytes_hot", "tmt_edge_cache_bytes", "tier=\"hot\""},
+        {"bytes_warm", "tmt_edge_cache_bytes", "tier=\"warm\""},
+        {"bytes_cold", "tmt_edge_cache_bytes", "tier=\"cold\""},
+    };
+    json_t *counters = json_object();
+    for (size_t i = 0; i < TMT_ARRAY_LEN(totals); i++) {
+        long slot = tmt_metrics_find(e->http.metrics, totals[i].name, totals[i].labels);
+        if (slot >= 0)
+            json_object_set_new(
+                counters, totals[i].field,
+                json_integer((json_int_t)tmt_metrics_value(e->http.metrics, (size_t)slot)));
+    }
+    json_object_set_new(body, "counters", counters);
 }
 
 static void edge_handle(struct tmt_http_req *req, void *arg)

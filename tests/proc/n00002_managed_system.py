@@ -178,6 +178,11 @@ class ManagedSystem(unittest.TestCase):
         d2 = v.call("POST", "/v1/devices", {"name": "phone"})[1]["id"]
         st, play4, _ = v.call("POST", "/v1/playback", {"show_id": "other", "device_id": d2})
         self.assertEqual(st, 201)
+        # Edges report their cache totals in heartbeats: the control plane shows the last ones.
+        def counters():
+            return op.call("GET", "/v1/nodes/" + e1id)[1].get("counters", {})
+        self.assertTrue(wait_for(lambda: counters().get("hit_hot", 0) >= 1 and
+                                 counters().get("miss", 0) >= 1), counters())
         cp.proc.send_signal(signal.SIGKILL)
         cp.proc.wait()
         self.assertTrue(wait_for(lambda: e1.metrics()["tmt_node_control_up"] == 0))
