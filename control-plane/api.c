@@ -408,6 +408,7 @@ static const struct route routes[] = {
     {TMT_HTTP_GET, "v1/nodes/*", NEED_OPERATOR, cp_nodes_get, false},
     {TMT_HTTP_PATCH, "v1/nodes/*", NEED_OPERATOR, cp_nodes_patch, false},
     {TMT_HTTP_DELETE, "v1/nodes/*", NEED_OPERATOR, cp_nodes_delete, false},
+    {TMT_HTTP_GET, "v1/route", NEED_OPERATOR, cp_route, false},
     {TMT_HTTP_GET, "v1/keys", NEED_OPERATOR, cp_keys_list, false},
     {TMT_HTTP_POST, "v1/keys/rotate", NEED_OPERATOR, cp_keys_rotate, false},
     {TMT_HTTP_GET, "r/*/master.m3u8", NEED_NONE, cp_router, false},

@@ -166,3 +166,45 @@ bool cp_ticket_parse(const unsigned char key[CP_TICKET_KEY_LEN], struct tmt_slic
     *exp = v;
     return true;
 }
+
+static bool trusted_addr(const char *a, size_t len, const char *const *trusted, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(trusted[i]) == len && memcmp(trusted[i], a, len) == 0)
+            return true;
+    return false;
+}
+
+bool cp_client_addr(const char *peer, struct tmt_slice xff, const char *const *trusted,
+                    size_t n_trusted, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s", peer);
+    if (xff.len == 0 || !trusted_addr(peer, strlen(peer), trusted, n_trusted))
+        return false;
+    size_t end = xff.len;
+    bool from_header = false;
+    while (end > 0) {
+        size_t start = end;
+        while (start > 0 && xff.p[start - 1] != ',')
+            start--;
+        size_t a = start, b = end;
+        while (a < b && (xff.p[a] == ' ' || xff.p[a] == '\t'))
+            a++;
+        while (b > a && (xff.p[b - 1] == ' ' || xff.p[b - 1] == '\t'))
+            b--;
+        bool addr = b > a && b - a < 64;
+        for (size_t i = a; addr && i < b; i++)
+            addr = isxdigit((unsigned char)xff.p[i]) || xff.p[i] == '.' || xff.p[i] == ':';
+        if (!addr)
+            break;
+        if (b - a < cap) {
+            memcpy(out, xff.p + a, b - a);
+            out[b - a] = '\0';
+            from_header = true;
+        }
+        if (!trusted_addr(xff.p + a, b - a, trusted, n_trusted))
+            break;
+        end = start > 0 ? start - 1 : 0;
+    }
+    return from_header;
+}

@@ -52,4 +52,14 @@ size_t cp_ticket_make(const unsigned char key[CP_TICKET_KEY_LEN], const char *le
 bool cp_ticket_parse(const unsigned char key[CP_TICKET_KEY_LEN], struct tmt_slice ticket,
                      char *lease, size_t cap, int64_t *exp);
 
+/*
+ * The client address of a request: the connection's peer, unless the peer is one of the trusted
+ * proxies (exact address texts), in which case X-Forwarded-For is read from its right end,
+ * skipping trusted proxies, and the first address that is not one is the client (an entry that
+ * is not an address ends the walk: the last trusted hop is then the client). Writes the address
+ * text (at most cap - 1 bytes, NUL-terminated) and returns true when it came from the header.
+ */
+bool cp_client_addr(const char *peer, struct tmt_slice xff, const char *const *trusted,
+                    size_t n_trusted, char *out, size_t cap);
+
 #endif

@@ -25,6 +25,7 @@
 #include "check.h"
 #include "cp_conf.h"
 #include "tmt/base.h"
+#include "tmt/geo.h"
 #include "tmt/kv.h"
 #include "tmt/server.h"
 #include "tmt/token.h"
@@ -88,6 +89,10 @@ struct cp {
     pthread_rwlock_t keys_lock;
     struct cp_keyring ring;
     struct cp_limiter *limiter;
+    /* Routing data (geo.zones_file, geo.db_path): replaced by reloads under geo_lock. */
+    pthread_rwlock_t geo_lock;
+    struct tmt_geo_zones *zones;
+    struct tmt_geo_db *geodb;
     struct tmt_metrics *metrics;
     size_t m_base;
     /* A password hash of nothing, checked on logins for unknown emails so they take as long. */
@@ -287,10 +292,17 @@ void cp_nodes_heartbeat(struct cp_call *c);
 /* Resolves a node credential for the node in the path (c->node); false after answering 401. */
 bool cp_node_auth(struct cp_call *c);
 /*
- * The public URL of the edge a playback goes to, into url: the first healthy active edge, or
- * playback.edge_url while no edge is provisioned. 0, or -1 after answering 503.
+ * The public URL of the edge a playback of asset goes to, into url: the geo choice (coverage
+ * zones, then location, then the default group; rendezvous on the asset within the group) among
+ * healthy active edges, or playback.edge_url while no edge is provisioned. 0, or -1 after
+ * answering 503.
  */
-int cp_pick_edge(struct cp_call *c, char *url, size_t cap);
+int cp_pick_edge(struct cp_call *c, const char *asset, char *url, size_t cap);
+/* GET /v1/route?ip=ADDR&asset=ID: the choice and why (operators). */
+void cp_route(struct cp_call *c);
+/* Loads geo.zones_file and geo.db_path (start and reload); what does not load is logged and the
+ * old data stays. */
+void cp_geo_load(struct cp *cp, const struct cp_conf *conf, bool start);
 
 void cp_keys_list(struct cp_call *c);
 void cp_keys_rotate(struct cp_call *c);

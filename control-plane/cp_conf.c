@@ -217,6 +217,58 @@ static const struct tmt_conf_key cp_keys[] = {
      .flags = R,
      .help = "a node without a heartbeat for this long is unhealthy: it leaves routing and the "
              "edges' shield lists until its next heartbeat"},
+    {.section = "server",
+     .name = "trusted_proxies",
+     .type = TMT_CONF_LIST,
+     .offset = OFF(trusted_proxies),
+     .dflt = "",
+     .flags = R,
+     .help = "addresses of proxies in front of the API whose X-Forwarded-For names the client "
+             "(for routing); empty = the connection's peer is the client"},
+    {.section = "geo",
+     .name = "zones_file",
+     .type = TMT_CONF_PATH,
+     .offset = OFF(geo_zones_file),
+     .dflt = "",
+     .flags = R,
+     .help = "coverage-zone file (Apache Traffic Control's JSON format): client CIDRs to edge "
+             "groups (a node's region is its group); empty = none"},
+    {.section = "geo",
+     .name = "db_path",
+     .type = TMT_CONF_PATH,
+     .offset = OFF(geo_db_path),
+     .dflt = "",
+     .flags = R,
+     .help = "MaxMind City database (GeoLite2-City.mmdb): clients outside every zone go to the "
+             "nearest edge group; empty or unreadable = zones and the default group only"},
+    {.section = "geo",
+     .name = "default_group",
+     .type = TMT_CONF_STR,
+     .offset = OFF(geo_default_group),
+     .dflt = "",
+     .flags = R,
+     .help = "edge group for clients no zone or location places; empty = any group (by edge "
+             "order)"},
+    {.section = "geo",
+     .name = "overload_percent",
+     .type = TMT_CONF_INT,
+     .offset = OFF(geo_overload_pct),
+     .dflt = "90",
+     .min = 1,
+     .max = 1000,
+     .flags = R,
+     .help = "edges reporting at least this load (percent of capacity) are skipped while others "
+             "can serve"},
+    {.section = "geo",
+     .name = "tie_km",
+     .type = TMT_CONF_INT,
+     .offset = OFF(geo_tie_km),
+     .dflt = "50",
+     .min = 0,
+     .max = 20000,
+     .flags = R,
+     .help = "edge groups this close to the nearest one count as equally near; the less loaded "
+             "one wins"},
 };
 
 static void cp_conf_check(const void *settings, struct tmt_conf_check *chk)

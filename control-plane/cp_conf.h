@@ -39,6 +39,12 @@ struct cp_conf {
     uint64_t max_token_ttl_ms;
     uint64_t ticket_ttl_ms;
     uint64_t heartbeat_interval_ms;
+    struct tmt_conf_list trusted_proxies;
+    char *geo_zones_file;
+    char *geo_db_path;
+    char *geo_default_group;
+    int64_t geo_overload_pct;
+    int64_t geo_tie_km;
     uint64_t health_timeout_ms;
 };
 

@@ -83,6 +83,9 @@ static void cp_free(struct cp **p)
     tmt_kv_close(&s->kv);
     cp_limiter_free(&s->limiter);
     tmt_conf_snap_unref(&s->snap);
+    tmt_geo_zones_free(&s->zones);
+    tmt_geo_db_close(&s->geodb);
+    pthread_rwlock_destroy(&s->geo_lock);
     pthread_rwlock_destroy(&s->keys_lock);
     pthread_mutex_destroy(&s->conf_mu);
     pthread_mutex_destroy(&s->mu);
@@ -99,6 +102,7 @@ static struct cp *cp_open(struct tmt_conf_snap *snap, unsigned threads, struct t
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->conf_mu, NULL);
     pthread_rwlock_init(&s->keys_lock, NULL);
+    pthread_rwlock_init(&s->geo_lock, NULL);
     s->snap = tmt_conf_snap_ref(snap);
     s->conf = tmt_conf_snap_get(snap);
     s->limiter = cp_limiter_new();
@@ -292,6 +296,7 @@ static int cp_start(struct tmt_loop *loop, struct tmt_conf_snap *snap, void *arg
         goto fail;
     if (bootstrap_operator(cp) != 0)
         return -1;
+    cp_geo_load(cp, c, true);
     struct tmt_daemon_http_opts o = {
         .name = "tomato-control/" TMT_VERSION,
         .daemon = &c->daemon,
@@ -331,6 +336,7 @@ static void cp_reload(struct tmt_conf_snap *snap, void *arg)
         cp->conf = c;
         pthread_mutex_unlock(&cp->conf_mu);
         tmt_conf_snap_unref(&old);
+        cp_geo_load(cp, c, false);
     }
 }
 

@@ -534,29 +534,223 @@ static json_t *healthy(struct cp_call *c, const char *role, size_t *total)
     return p.out;
 }
 
-int cp_pick_edge(struct cp_call *c, char *url, size_t cap)
+/* ---- routing ---- */
+
+void cp_geo_load(struct cp *cp, const struct cp_conf *conf, bool start)
 {
-    size_t total = 0;
-    json_t *edges = healthy(c, "edge", &total);
-    if (edges == NULL) {
-        cp_reply_store_error(c, "choosing an edge", NULL);
-        return -1;
+    struct tmt_err err;
+    struct tmt_geo_zones *z = NULL;
+    struct tmt_geo_db *db = NULL;
+    bool keep_z = false, keep_db = false;
+    tmt_err_clear(&err);
+    if (conf->geo_zones_file[0] != '\0') {
+        z = tmt_geo_zones_load(conf->geo_zones_file, &err);
+        if (z == NULL) {
+            keep_z = !start;
+            tmt_log(TMT_LOG_ERROR, "geo",
+                    start ? "coverage zones not loaded; routing without them"
+                          : "coverage zones not reloaded; the old ones stay",
+                    "why=\"%s\"", err.msg);
+        } else {
+            tmt_log(TMT_LOG_INFO, "geo", "coverage zones loaded", "file=%s prefixes=%zu groups=%zu",
+                    conf->geo_zones_file, tmt_geo_zones_prefixes(z), tmt_geo_zones_groups(z));
+        }
     }
-    int rc = 0;
-    if (json_array_size(edges) > 0) {
-        /* The first healthy edge (ids sort by provisioning time); geography comes later. */
-        snprintf(url, cap, "%s",
-                 json_string_value(json_object_get(json_array_get(edges, 0), "public_url")));
-    } else if (total == 0) {
-        snprintf(url, cap, "%s", c->conf->edge_url); /* no nodes provisioned: the setting */
-    } else {
+    tmt_err_clear(&err);
+    if (conf->geo_db_path[0] != '\0') {
+        db = tmt_geo_db_open(conf->geo_db_path, &err);
+        if (db == NULL) {
+            keep_db = !start;
+            tmt_log(TMT_LOG_WARN, "geo",
+                    start ? "geolocation database not opened; routing by zones and the default"
+                          : "geolocation database not reopened; the old one stays",
+                    "why=\"%s\"", err.msg);
+        }
+    }
+    pthread_rwlock_wrlock(&cp->geo_lock);
+    struct tmt_geo_zones *old_z = keep_z ? NULL : cp->zones;
+    struct tmt_geo_db *old_db = keep_db ? NULL : cp->geodb;
+    if (!keep_z)
+        cp->zones = z;
+    if (!keep_db)
+        cp->geodb = db;
+    pthread_rwlock_unlock(&cp->geo_lock);
+    tmt_geo_zones_free(&old_z);
+    tmt_geo_db_close(&old_db);
+}
+
+struct route_ctx {
+    struct cp_call *c;
+    json_t *nodes; /* node records of edges */
+    json_t *stats; /* their nodestat records, same order (null when none) */
+};
+
+static bool collect_edge(void *arg, struct tmt_slice rest, struct tmt_slice val)
+{
+    (void)rest;
+    struct route_ctx *r = arg;
+    json_t *n = json_loadb(val.p, val.len, 0, NULL);
+    if (n != NULL && strcmp(json_string_value(json_object_get(n, "role")) ?: "", "edge") == 0) {
+        json_t *st = node_stat(r->c->cp, json_string_value(json_object_get(n, "id")));
+        json_array_append(r->nodes, n);
+        json_array_append_new(r->stats, st != NULL ? st : json_null());
+    }
+    json_decref(n);
+    return true;
+}
+
+/*
+ * The geo choice among the provisioned edges for client (address text) and asset: 0 with *out
+ * and the chosen record in *chosen (borrowed from r->nodes), TMT_ENOTFOUND when none can serve,
+ * or 1 when no edge is provisioned at all.
+ */
+static int route(struct cp_call *c, struct route_ctx *r, const char *client, const char *asset,
+                 struct tmt_geo_choice *out, json_t **chosen)
+{
+    r->c = c;
+    r->nodes = json_array();
+    r->stats = json_array();
+    if (cp_scan(c->cp, "node:", collect_edge, r, NULL) != 0)
+        return -1;
+    size_t n = json_array_size(r->nodes);
+    if (n == 0)
+        return 1;
+    struct tmt_geo_edge *edges = tmt_xcalloc(n, sizeof(*edges));
+    for (size_t i = 0; i < n; i++) {
+        json_t *nd = json_array_get(r->nodes, i), *st = json_array_get(r->stats, i);
+        int64_t seen = json_integer_value(json_object_get(st, "last_seen_ms"));
+        double lat = json_number_value(json_object_get(nd, "latitude"));
+        double lon = json_number_value(json_object_get(nd, "longitude"));
+        bool placed = lat != 0 || lon != 0; /* 0,0 is "not given" at provisioning */
+        edges[i] = (struct tmt_geo_edge){
+            .id = json_string_value(json_object_get(nd, "id")),
+            .group = json_string_value(json_object_get(nd, "region")),
+            .lat = placed ? lat : NAN,
+            .lon = placed ? lon : NAN,
+            .load = json_number_value(json_object_get(st, "load")),
+            .healthy =
+                strcmp(json_string_value(json_object_get(nd, "state")) ?: "", "active") == 0 &&
+                seen != 0 && c->now_ms - seen < (int64_t)c->conf->health_timeout_ms,
+        };
+    }
+    struct tmt_geo_addr a;
+    bool parsed = tmt_geo_addr_parse(client, &a) == 0;
+    const char *dflt = c->conf->geo_default_group[0] != '\0' ? c->conf->geo_default_group : NULL;
+    pthread_rwlock_rdlock(&c->cp->geo_lock);
+    int rc =
+        tmt_geo_choose(c->cp->zones, c->cp->geodb, dflt, parsed ? &a : NULL, asset, edges, n,
+                       (double)c->conf->geo_overload_pct / 100.0, (double)c->conf->geo_tie_km, out);
+    pthread_rwlock_unlock(&c->cp->geo_lock);
+    /* No default group set: any healthy edge, by the asset's rendezvous, rather than none. */
+    if (rc != 0 && dflt == NULL) {
+        int k = tmt_geo_rendezvous(asset, edges, n);
+        if (k >= 0) {
+            *out = (struct tmt_geo_choice){.edge = k,
+                                           .group = edges[k].group,
+                                           .how = TMT_GEO_BY_DEFAULT,
+                                           .distance_km = -1,
+                                           .why = "no group placed the client: any healthy edge",
+                                           .zone_group = out->zone_group};
+            rc = 0;
+        }
+    }
+    free(edges);
+    if (rc == 0)
+        *chosen = json_array_get(r->nodes, (size_t)out->edge);
+    return rc == 0 ? 0 : TMT_ENOTFOUND;
+}
+
+static void route_fini(struct route_ctx *r)
+{
+    json_decref(r->nodes);
+    json_decref(r->stats);
+}
+
+/* The client's address (X-Forwarded-For only from a trusted proxy). */
+static void client_of(struct cp_call *c, char *out, size_t cap)
+{
+    const struct tmt_http_header *x =
+        tmt_http_header_find(c->req->headers, c->req->n_headers, "x-forwarded-for");
+    cp_client_addr(c->req->client, x != NULL ? x->value : (struct tmt_slice){NULL, 0},
+                   (const char *const *)c->conf->trusted_proxies.items, c->conf->trusted_proxies.n,
+                   out, cap);
+}
+
+int cp_pick_edge(struct cp_call *c, const char *asset, char *url, size_t cap)
+{
+    char client[64];
+    client_of(c, client, sizeof(client));
+    struct route_ctx r = {0};
+    struct tmt_geo_choice ch;
+    json_t *chosen = NULL;
+    int rc = route(c, &r, client, asset, &ch, &chosen);
+    if (rc == 1) {
+        snprintf(url, cap, "%s", c->conf->edge_url); /* no edge provisioned: the setting */
+        rc = 0;
+    } else if (rc == 0) {
+        snprintf(url, cap, "%s", json_string_value(json_object_get(chosen, "public_url")));
+    } else if (rc == TMT_ENOTFOUND) {
         cp_add_header(c, "Retry-After", "10");
         cp_reply_error(c, 503, "no edge available",
-                       "none of the %zu provisioned edges is healthy and active", total);
+                       "none of the %zu provisioned edges is healthy, active and placed for this "
+                       "client",
+                       json_array_size(r.nodes));
+        rc = -1;
+    } else {
+        cp_reply_store_error(c, "choosing an edge", NULL);
         rc = -1;
     }
-    json_decref(edges);
+    route_fini(&r);
     return rc;
+}
+
+void cp_route(struct cp_call *c)
+{
+    char ip[64], asset[CP_ID_MAX + 1];
+    long ni = cp_query(c, "ip", ip, sizeof(ip));
+    long na = ni == -2 ? -2 : cp_query(c, "asset", asset, sizeof(asset));
+    if (na == -2)
+        return;
+    if (ni <= 0)
+        client_of(c, ip, sizeof(ip));
+    if (na <= 0)
+        asset[0] = '\0';
+    struct tmt_geo_addr a;
+    bool parsed = tmt_geo_addr_parse(ip, &a) == 0;
+    struct route_ctx r = {0};
+    struct tmt_geo_choice ch;
+    json_t *chosen = NULL;
+    int rc = route(c, &r, ip, asset, &ch, &chosen);
+    static const char *const hows[] = {"zone", "location", "default", "none"};
+    json_t *v = json_pack("{s:s, s:s, s:b}", "client", ip, "asset", asset, "client_parsed", parsed);
+    if (rc == 1) {
+        json_object_set_new(v, "how", json_string("setting"));
+        json_object_set_new(v, "edge", json_pack("{s:s}", "public_url", c->conf->edge_url));
+        json_object_set_new(v, "why", json_string("no edge is provisioned: playback.edge_url"));
+    } else if (rc < 0 && rc != TMT_ENOTFOUND) {
+        json_decref(v);
+        route_fini(&r);
+        cp_reply_store_error(c, "choosing an edge", NULL);
+        return;
+    } else {
+        json_object_set_new(v, "how", json_string(hows[rc == 0 ? ch.how : TMT_GEO_NONE]));
+        json_object_set_new(v, "why", json_string(ch.why != NULL ? ch.why : ""));
+        json_object_set_new(v, "zone_group",
+                            ch.zone_group != NULL ? json_string(ch.zone_group) : json_null());
+        json_object_set_new(v, "group", rc == 0 ? json_string(ch.group) : json_null());
+        json_object_set_new(v, "distance_km",
+                            rc == 0 && ch.distance_km >= 0 ? json_real(ch.distance_km)
+                                                           : json_null());
+        json_object_set_new(v, "db_error", json_boolean(ch.db_error));
+        json_object_set_new(v, "edge",
+                            rc == 0
+                                ? json_pack("{s:O, s:O, s:O}", "id", json_object_get(chosen, "id"),
+                                            "name", json_object_get(chosen, "name"), "public_url",
+                                            json_object_get(chosen, "public_url"))
+                                : json_null());
+    }
+    route_fini(&r);
+    cp_reply_json(c, 200, v);
 }
 
 static bool list_revoked(void *arg, struct tmt_slice rest, struct tmt_slice val)

@@ -367,7 +367,7 @@ void cp_playback_start(struct cp_call *c)
     }
     /* The edge first: with none available no lease is taken. */
     char edge[400];
-    if (cp_pick_edge(c, edge, sizeof(edge)) != 0)
+    if (cp_pick_edge(c, asset, edge, sizeof(edge)) != 0)
         goto out;
     /* The device is read under the lock, so a deletion cannot slip between check and lease. */
     pthread_mutex_lock(&cp->mu);
@@ -624,7 +624,7 @@ void cp_router(struct cp_call *c)
     }
     pthread_mutex_unlock(&cp->mu);
     char edge[400];
-    if (rc == 1 && cp_pick_edge(c, edge, sizeof(edge)) != 0)
+    if (rc == 1 && cp_pick_edge(c, asset, edge, sizeof(edge)) != 0)
         rc = -1;
     if (rc == 1) {
         char token[TMT_TOKEN_MAX + 1];

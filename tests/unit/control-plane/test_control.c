@@ -194,13 +194,40 @@ static void test_pseudonym(void **state)
     assert_null(strstr(a, "u1"));
 }
 
+static void test_client_addr(void **state)
+{
+    (void)state;
+    static const char *const trusted[] = {"127.0.0.1", "10.0.0.9"};
+    char out[64];
+    /* An untrusted peer: the header is ignored. */
+    assert_false(cp_client_addr("192.0.2.7", sl("10.1.2.3"), trusted, 2, out, sizeof(out)));
+    assert_string_equal(out, "192.0.2.7");
+    /* A trusted peer: the rightmost address that is not a trusted proxy. */
+    assert_true(
+        cp_client_addr("127.0.0.1", sl("203.0.113.5, 10.2.0.1"), trusted, 2, out, sizeof(out)));
+    assert_string_equal(out, "10.2.0.1");
+    assert_true(
+        cp_client_addr("127.0.0.1", sl("203.0.113.5,10.0.0.9"), trusted, 2, out, sizeof(out)));
+    assert_string_equal(out, "203.0.113.5");
+    assert_true(cp_client_addr("127.0.0.1", sl(" 2001:db8::1 "), trusted, 2, out, sizeof(out)));
+    assert_string_equal(out, "2001:db8::1");
+    /* Garbage ends the walk; what was seen so far stands. */
+    assert_false(cp_client_addr("127.0.0.1", sl("not-an-address"), trusted, 2, out, sizeof(out)));
+    assert_string_equal(out, "127.0.0.1");
+    assert_true(cp_client_addr("127.0.0.1", sl("evil<x>, 10.0.0.9"), trusted, 2, out, sizeof(out)));
+    assert_string_equal(out, "10.0.0.9");
+    /* No trusted proxies configured: the peer, always. */
+    assert_false(cp_client_addr("127.0.0.1", sl("10.1.2.3"), trusted, 0, out, sizeof(out)));
+    assert_string_equal(out, "127.0.0.1");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_email),      cmocka_unit_test(test_ids_and_tags),
         cmocka_unit_test(test_path_match), cmocka_unit_test(test_tickets),
         cmocka_unit_test(test_limiter),    cmocka_unit_test(test_passwords),
-        cmocka_unit_test(test_pseudonym),
+        cmocka_unit_test(test_pseudonym),  cmocka_unit_test(test_client_addr),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
