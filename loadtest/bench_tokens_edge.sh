@@ -2,6 +2,7 @@
 # Token checks at the edge: tomato-edge hot hits with the token gate off and on, same run.
 #
 #   loadtest/bench_tokens_edge.sh [--duration SECONDS] [--runs N] [--quick] [--build-dir DIR]
+#                                 [--together]
 #
 # An nginx origin (on core 1) serves a 1 KiB playlist and a 1 MiB segment under /v/bench/ with
 # Cache-Control: public, max-age=31536000. Two tomato-edge instances, each server.workers=1 and
@@ -25,6 +26,10 @@
 #   --quick             --duration 3 --runs 1
 #   --build-dir DIR     take tomato-edge from DIR/bin (default build; use a Release build:
 #                       cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release)
+#   --together          measure off and on at the same time: both edges share core 0 (each gets
+#                       half of it while both are busy) and their two wrk processes share core
+#                       1, so that other work on the machine weighs on both alike; the ratio is
+#                       then that of requests served in the same seconds
 #   --keep              keep the temp dir (configs, logs, raw wrk output) and print its path
 #
 # Environment: TOMATO_EDGE=path to the tomato-edge binary (overrides --build-dir).
@@ -37,7 +42,8 @@ top=$(cd "$here/.." && pwd)
 . "$here/bench_lib.sh"
 build_dir=$top/build
 cmdline="loadtest/bench_tokens_edge.sh$(printf ' %q' "$@")"
-tool_pid=""
+tool_pids=() # wrk processes running
+together=0
 
 duration=10
 runs=3
@@ -77,6 +83,10 @@ while [ $# -gt 0 ]; do
         ;;
     --build-dir=*)
         build_dir=${1#*=}
+        shift
+        ;;
+    --together)
+        together=1
         shift
         ;;
     --keep)
@@ -133,7 +143,7 @@ cleanup() {
     local rc=$? p
     trap - EXIT INT TERM
     for p in "${started[@]}"; do stop_server "$p"; done
-    if [ -n "$tool_pid" ]; then kill "$tool_pid" 2>/dev/null || true; fi
+    for p in "${tool_pids[@]}"; do kill "$p" 2>/dev/null || true; done
     if [ "$keep" = 1 ]; then
         note "temp dir kept: $tmp"
     else
@@ -328,21 +338,30 @@ results=$tmp/results.tsv # edge file run requests bytes secs cpu_s errors non2xx
 : >"$results"
 clk_tck=$(getconf CLK_TCK)
 
-measure() { # name file run
-    local name=$1 file=$2 run=$3 p url raw c0 c1 n0 n1 h0 h1 v0 v1 d0 d1 out
+declare -A m_h0 m_v0 m_d0 m_c0 m_n0 m_raw m_wrk
+# Starts wrk against NAME (in the background) after reading its counters.
+measure_start() { # name file run
+    local name=$1 file=$2 run=$3 p
     p=${pid[$name]}
-    url=http://127.0.0.1:${port[$name]}${prefix_of[$name]}/$file
-    raw=$tmp/logs/$name-${file##*/}-$run.txt
     kill -0 "$p" 2>/dev/null || die "$name (pid $p) is gone before $file run $run"
-    h0=$(edge_counter "$name" 'tmt_edge_requests_total{result="hit_hot"}')
-    v0=$(edge_counter "$name" 'tmt_edge_token_checks_total{result="verified"}')
-    d0=$(edge_denied "$name")
-    n0=$(origin_requests)
-    c0=$(cpu_ticks "$p")
-    taskset -c "$client_core" wrk -t1 -c64 -d"${duration}s" -s "$tmp/report.lua" "$url" >"$raw" 2>&1 &
-    tool_pid=$!
-    wait "$tool_pid" || note "wrk exited with $? against $name"
-    tool_pid=""
+    m_raw[$name]=$tmp/logs/$name-${file##*/}-$run.txt
+    m_h0[$name]=$(edge_counter "$name" 'tmt_edge_requests_total{result="hit_hot"}')
+    m_v0[$name]=$(edge_counter "$name" 'tmt_edge_token_checks_total{result="verified"}')
+    m_d0[$name]=$(edge_denied "$name")
+    m_n0[$name]=$(origin_requests)
+    m_c0[$name]=$(cpu_ticks "$p")
+    taskset -c "$client_core" wrk -t1 -c64 -d"${duration}s" -s "$tmp/report.lua" \
+        "http://127.0.0.1:${port[$name]}${prefix_of[$name]}/$file" >"${m_raw[$name]}" 2>&1 &
+    m_wrk[$name]=$!
+    tool_pids+=("${m_wrk[$name]}")
+}
+
+# Waits for NAME's wrk, checks the run and appends its row to the results.
+measure_end() { # name file run
+    local name=$1 file=$2 run=$3 p raw c1 n1 h1 v1 d1 out
+    p=${pid[$name]}
+    raw=${m_raw[$name]}
+    wait "${m_wrk[$name]}" || note "wrk exited with $? against $name"
     c1=$(cpu_ticks "$p")
     n1=$(origin_requests)
     kill -0 "$p" 2>/dev/null || die "$name (pid $p) died during $file run $run: $(tail -n 5 "$tmp/logs/$name.log")"
@@ -359,19 +378,19 @@ EOF
     ) || die "$out"
     local req byts secs errs non2xx size cpu
     read -r req byts secs errs non2xx <<<"$out"
-    [ "$n0" = "$n1" ] || die "$name $file run $run: the origin got $((n1 - n0)) requests: not all hits"
+    [ "${m_n0[$name]}" = "$n1" ] || die "$name $file run $run: the origin got $((n1 - m_n0[$name])) requests: not all hits"
     [ "$req" -gt 0 ] || die "$name $file run $run: no request completed ($raw)"
     size=$(size_of "$file")
     if [ "$byts" -lt $((req * size)) ] || [ "$byts" -gt $(((req + 64) * (size + 2048))) ]; then
         die "$name $file run $run: $((byts / req)) bytes per response, want the $size-byte body plus a head"
     fi
     h1=$(edge_counter "$name" 'tmt_edge_requests_total{result="hit_hot"}')
-    [ $((h1 - h0)) -ge "$req" ] || die "$name $file run $run: $((h1 - h0)) hot hits for $req requests"
+    [ $((h1 - m_h0[$name])) -ge "$req" ] || die "$name $file run $run: $((h1 - m_h0[$name])) hot hits for $req requests"
     v1=$(edge_counter "$name" 'tmt_edge_token_checks_total{result="verified"}')
     d1=$(edge_denied "$name")
-    [ "$d1" = "$d0" ] || die "$name $file run $run: $((d1 - d0)) requests refused"
-    [ $((v1 - v0)) -le 1 ] || die "$name $file run $run: $((v1 - v0)) signature checks (the cache should answer)"
-    cpu=$(awk -v a="$c0" -v b="$c1" -v hz="$clk_tck" 'BEGIN { printf "%.2f", (b - a) / hz }')
+    [ "$d1" = "${m_d0[$name]}" ] || die "$name $file run $run: $((d1 - m_d0[$name])) requests refused"
+    [ $((v1 - m_v0[$name])) -le 1 ] || die "$name $file run $run: $((v1 - m_v0[$name])) signature checks (the cache should answer)"
+    cpu=$(awk -v a="${m_c0[$name]}" -v b="$c1" -v hz="$clk_tck" 'BEGIN { printf "%.2f", (b - a) / hz }')
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$(label_of "$file")" "$run" "$req" \
         "$byts" "$secs" "$cpu" "$errs" "$non2xx" >>"$results"
     if [ "$errs" != 0 ] || [ "$non2xx" != 0 ]; then
@@ -391,17 +410,28 @@ warm_and_check on
 st=$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:${port[on]}/$segment")
 [ "$st" = 403 ] || die "the 'on' edge answered $st to a request without a token (want 403)"
 
-total=$((runs * ${#files[@]} * 2))
 n=0
 for run in $(seq "$runs"); do
     for file in "${files[@]}"; do
+        if [ "$together" = 1 ]; then
+            n=$((n + 1))
+            note "[$n/$((runs * 2))] run $run: tokens off and on at once, $(label_of "$file") (${duration}s)"
+            measure_start off "$file" "$run"
+            measure_start on "$file" "$run"
+            measure_end off "$file" "$run"
+            measure_end on "$file" "$run"
+            tool_pids=()
+            continue
+        fi
         # Alternate which goes first, so that drift over the run does not favour one.
         order="off on"
         [ $((run % 2)) = 0 ] && order="on off"
         for name in $order; do
             n=$((n + 1))
-            note "[$n/$total] run $run: tokens $name, $(label_of "$file") (${duration}s)"
-            measure "$name" "$file" "$run"
+            note "[$n/$((runs * 4))] run $run: tokens $name, $(label_of "$file") (${duration}s)"
+            measure_start "$name" "$file" "$run"
+            measure_end "$name" "$file" "$run"
+            tool_pids=()
         done
     done
 done
@@ -418,12 +448,13 @@ rev=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
     echo
     echo "- $("$edge_bin" --version 2>&1 | head -n 1) (git $rev, CMAKE_BUILD_TYPE=$build_type): server.workers=1, cache.hot_size=64MiB, log.level=warn; off: \`tokens.public = /v/\`; on: \`tokens.keys_file\` with one key, every request \`/t/{token}/v/bench/...\` with the same ${#token}-character token (the verified-token cache answers after the first check)"
     echo "- objects: /$playlist (1024 bytes) and /$segment (1048576 bytes) from an nginx origin, warmed and checked (200, bytes, X-Cache: HIT-hot, no origin request; on: 403 without the token); each run checked no origin request, hot hits ≥ requests, no refusal, at most one signature check"
-    echo "- edges pinned to core $server_core, \`wrk -t1 -c64 -d${duration}s\` (HTTP/1.1 keep-alive) pinned to core $client_core; off and on alternate within each run; median of $runs run(s); server CPU = utime+stime from /proc/PID/stat"
+    echo "- edges pinned to core $server_core, \`wrk -t1 -c64 -d${duration}s\` (HTTP/1.1 keep-alive) pinned to core $client_core; $([ "$together" = 1 ] && echo "off and on measured at the same time (--together: both edges share core $server_core, both wrk processes core $client_core)" || echo "off and on one after the other, alternating which goes first"); median of $runs run(s); server CPU = utime+stime from /proc/PID/stat"
     echo "- machine: $(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), Linux $(uname -r), $(date -u +%Y-%m-%d)"
     echo
 } >"$tmp/report.md"
-python3 - "$results" >>"$tmp/report.md" <<'EOF'
+python3 - "$results" "$together" >>"$tmp/report.md" <<'EOF'
 import statistics, sys
+together = sys.argv[2] == "1"
 runs = {}
 for line in open(sys.argv[1]):
     e, f, run, req, byts, secs, cpu, errs, non2xx = line.rstrip("\n").split("\t")
@@ -443,9 +474,9 @@ for f in files:
         r = row[(e, f)]
         print("| %s | %s | %.0f | %.2f | %.0f | %d |" % (f, e, r["rps"], r["cpu"], r["rpc"], r["bad"]))
 print()
-# Off and on of one run ran back to back, so other work on the machine weighs on both alike:
-# the ratio of each pair, then their median, is steadier than a ratio of medians.
-print("On ÷ off per run (the two ran back to back):")
+# Off and on of one run ran back to back (or at once), so other work on the machine weighs on
+# both alike: the ratio of each pair, then their median, is steadier than a ratio of medians.
+print("On ÷ off per run (the two ran %s):" % ("at the same time" if together else "back to back"))
 print()
 print("| file | run | requests/s | requests per CPU-s |")
 print("| --- | ---: | ---: | ---: |")
