@@ -1,5 +1,6 @@
 /*
- * tokens.h: the edge's token gate (docs/ARCHITECTURE.md, "Tokens at the edge").
+ * tokens.h: the edge's token gate (docs/ARCHITECTURE.md, "Edge cache": Tokens and the
+ * verified-token cache).
  *
  * Which request paths need a playback token (tokens.protect, minus tokens.public), the check of
  * a token on such a path with core/token (signature with the key named by kid, HS256 only,
