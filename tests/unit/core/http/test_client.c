@@ -426,7 +426,7 @@ static void on_head(void *arg, const struct tmt_http_client_resp *resp)
     r->status = resp->status;
     r->clen = resp->content_length;
     if (r->pause_on_head)
-        pause_for(r, 50);
+        pause_for(r, 400); /* long enough that a loaded machine still sees the pause */
 }
 
 static void on_data(void *arg, const char *p, size_t len)
@@ -1104,6 +1104,7 @@ static void pause_resume(void **state)
     WAIT_FOR(r->heads == 1, 3000);
     assert_true(r->paused);
     run_for(30);
+    assert_true(r->paused);        /* the resume timer is still ahead */
     assert_int_equal(r->datas, 0); /* nothing while paused, although bytes are buffered */
     WAIT_FOR(r->dones == 1, 10000);
     assert_int_equal(r->rc, 0);
