@@ -53,6 +53,12 @@ enum cp_metric {
     CPM_TOKENS_SIGNED,
     CPM_ROUTER_REDIRECTS,
     CPM_STORE_ERRORS,
+    CPM_ROUTE_ZONE, /* viewers routed, by how: same order as enum tmt_geo_how */
+    CPM_ROUTE_LOCATION,
+    CPM_ROUTE_DEFAULT,
+    CPM_ROUTE_NONE,
+    CPM_ROUTE_UNPARSABLE,
+    CPM_ROUTE_DB_ERRORS,
     CPM_COUNT
 };
 

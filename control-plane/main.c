@@ -61,6 +61,18 @@ static const struct tmt_metric_def cp_metrics[] = {
      "router URLs followed to an edge"},
     {"tmt_control_store_errors_total", NULL, TMT_METRIC_COUNTER,
      "calls answered 503 because the store failed"},
+    {"tmt_control_routes_total", "how=\"zone\"", TMT_METRIC_COUNTER,
+     "viewers sent to an edge (playback and router), by what placed them"},
+    {"tmt_control_routes_total", "how=\"location\"", TMT_METRIC_COUNTER,
+     "viewers sent to an edge (playback and router), by what placed them"},
+    {"tmt_control_routes_total", "how=\"default\"", TMT_METRIC_COUNTER,
+     "viewers sent to an edge (playback and router), by what placed them"},
+    {"tmt_control_routes_total", "how=\"none\"", TMT_METRIC_COUNTER,
+     "viewers sent to an edge (playback and router), by what placed them"},
+    {"tmt_control_route_unparsable_clients_total", NULL, TMT_METRIC_COUNTER,
+     "viewer addresses that did not parse (routed to the default group)"},
+    {"tmt_control_route_db_errors_total", NULL, TMT_METRIC_COUNTER,
+     "location database lookups that failed (corrupt data)"},
 };
 _Static_assert(TMT_ARRAY_LEN(cp_metrics) == CPM_COUNT, "one counter per enum cp_metric");
 

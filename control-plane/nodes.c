@@ -565,6 +565,9 @@ void cp_geo_load(struct cp *cp, const struct cp_conf *conf, bool start)
                     start ? "geolocation database not opened; routing by zones and the default"
                           : "geolocation database not reopened; the old one stays",
                     "why=\"%s\"", err.msg);
+        } else {
+            tmt_log(TMT_LOG_INFO, "geo", "geolocation database opened", "file=%s",
+                    conf->geo_db_path);
         }
     }
     pthread_rwlock_wrlock(&cp->geo_lock);
@@ -681,9 +684,17 @@ int cp_pick_edge(struct cp_call *c, const char *asset, char *url, size_t cap)
     char client[64];
     client_of(c, client, sizeof(client));
     struct route_ctx r = {0};
-    struct tmt_geo_choice ch;
+    struct tmt_geo_choice ch = {0};
     json_t *chosen = NULL;
     int rc = route(c, &r, client, asset, &ch, &chosen);
+    struct tmt_geo_addr a;
+    if (tmt_geo_addr_parse(client, &a) != 0)
+        c->counts[CPM_ROUTE_UNPARSABLE]++;
+    if (rc == 0 || rc == TMT_ENOTFOUND) {
+        c->counts[rc == 0 ? CPM_ROUTE_ZONE + ch.how : CPM_ROUTE_NONE]++;
+        if (ch.db_error)
+            c->counts[CPM_ROUTE_DB_ERRORS]++;
+    }
     if (rc == 1) {
         snprintf(url, cap, "%s", c->conf->edge_url); /* no edge provisioned: the setting */
         rc = 0;

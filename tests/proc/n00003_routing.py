@@ -88,6 +88,13 @@ class Routing(unittest.TestCase):
             east = play("10.1.7.7")
             self.assertTrue(east.startswith("http://127.0.0.1:1808"))
             self.assertFalse(east.startswith("http://127.0.0.1:18083/"))
+            # A forwarded address that does not parse goes to the default group, and is counted.
+            self.assertEqual(play("dead::beef::1").split("/")[2], east.split("/")[2])
+            m = cp.metrics()
+            self.assertEqual(m['tmt_control_routes_total{how="zone"}'], 2)
+            self.assertEqual(m['tmt_control_routes_total{how="default"}'], 1)
+            self.assertEqual(m['tmt_control_routes_total{how="none"}'], 0)
+            self.assertEqual(m["tmt_control_route_unparsable_clients_total"], 1)
             # The west edges go silent: west clients go to the nearest group that can serve.
             for _ in range(4):
                 time.sleep(1)
