@@ -3,12 +3,14 @@
  * it made in its own cache, and runs transcode jobs.
  *
  * main() stays thin: the shared front end runs the lifecycle; the hooks build the servers.
+ * `tomato-shield transcode --source FILE --asset ID` runs one transcode job (transcode_cli.c).
  */
 #include <stddef.h>
 #include <string.h>
 
 #include "shield.h"
 #include "shield_conf.h"
+#include "transcode_cli.h"
 #include "tmt/daemon_http.h"
 #include "tmt/log.h"
 #include "tmt/node.h"
@@ -26,6 +28,7 @@ static const struct tmt_prog shield_prog = {
     .schema = &shield_conf_schema,
     .flags = shield_flags,
     .n_flags = TMT_ARRAY_LEN(shield_flags),
+    .usage_more = SHIELD_TRANSCODE_USAGE,
 };
 
 static struct tmt_daemon_http shield_http;
@@ -116,6 +119,8 @@ static char *shield_pushed_at_start(const void *settings, void *arg)
 
 int main(int argc, char **argv)
 {
+    if (shield_transcode_wanted(&shield_prog, argc, argv))
+        return shield_transcode_main(&shield_prog, argc, argv);
     static const struct tmt_daemon_hooks hooks = {
         .on_start = shield_start,
         .on_reload = shield_conf_reload,

@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include "tmt/transcode.h"
+
 static const struct tmt_conf_key shield_keys[] = {
     {.section = "server",
      .name = "listen",
@@ -75,6 +77,45 @@ static const struct tmt_conf_key shield_keys[] = {
      .max = 256,
      .help = "threads that index mezzanines and cut segments (blocking file reads); 0 = two per "
              "core"},
+    {.section = "transcode",
+     .name = "ladder",
+     .type = TMT_CONF_STR,
+     .offset = offsetof(struct shield_conf, transcode_ladder),
+     .dflt = TMT_TRANSCODE_LADDER,
+     .help = "rungs the transcoder makes, HEIGHT:BITRATE[:PRESET] separated by commas (bit rates "
+             "in bit/s with k or M); only rungs at or below the source height are made"},
+    {.section = "transcode",
+     .name = "preset",
+     .type = TMT_CONF_ENUM,
+     .offset = offsetof(struct shield_conf, transcode_preset),
+     .dflt = TMT_TRANSCODE_PRESET,
+     .choices = TMT_TRANSCODE_PRESETS,
+     .help = "x264 preset of the rungs that name none"},
+    {.section = "transcode",
+     .name = "segment_duration",
+     .type = TMT_CONF_DURATION,
+     .offset = offsetof(struct shield_conf, transcode_segment_ms),
+     .dflt = "4s",
+     .min = 1000,
+     .max = 30000,
+     .help = "segment duration: every rung has an IDR frame exactly at each multiple of it"},
+    {.section = "transcode",
+     .name = "audio_bitrate",
+     .type = TMT_CONF_INT,
+     .offset = offsetof(struct shield_conf, transcode_audio_bitrate),
+     .dflt = "128000",
+     .min = 32000,
+     .max = 512000,
+     .help = "AAC bit rate in bit/s (48 kHz stereo)"},
+    {.section = "transcode",
+     .name = "threads",
+     .type = TMT_CONF_INT,
+     .offset = offsetof(struct shield_conf, transcode_threads),
+     .dflt = "0",
+     .min = 0,
+     .max = 64,
+     .help = "x264 threads per rung (every rung also runs in a thread of its own); 0 = x264's "
+             "choice"},
 };
 
 static const struct tmt_conf_part shield_parts[] = {

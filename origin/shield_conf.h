@@ -20,8 +20,14 @@ struct shield_conf {
     /* [cache] */
     char *cache_path;
     uint64_t ram_size, disk_size, max_object_size;
-    int64_t pack_threads;      /* pack.threads */
-    struct tmt_node_conf node; /* [node]: managed by a control plane */
+    int64_t pack_threads; /* pack.threads */
+    /* [transcode]: the `transcode` command's defaults */
+    char *transcode_ladder;          /* transcode.ladder: "HEIGHT:BITRATE[:PRESET],..." */
+    int transcode_preset;            /* transcode.preset: index into TMT_TRANSCODE_PRESETS */
+    uint64_t transcode_segment_ms;   /* transcode.segment_duration */
+    int64_t transcode_audio_bitrate; /* transcode.audio_bitrate, bit/s */
+    int64_t transcode_threads;       /* transcode.threads: x264 threads per rung, 0 = auto */
+    struct tmt_node_conf node;       /* [node]: managed by a control plane */
 };
 
 extern const struct tmt_conf_schema shield_conf_schema;
