@@ -71,6 +71,17 @@ static int open_source(struct tt_job *job, struct tmt_err *err)
         return tt_av_err(err, TMT_EINVAL, rc, "%s is not a media file libavformat can read", src);
     if (rc < 0)
         return tt_av_err(err, rc == AVERROR(EIO) ? TMT_EIO : TMT_EINVAL, rc, "cannot open %s", src);
+    /*
+     * libavformat reads almost anything as something: a text file is "tty" (ANSI art), and a
+     * format recognised by its extension alone is a guess. Neither is a source.
+     */
+    if (strcmp(job->in->iformat->name, "tty") == 0 || job->in->probe_score <= AVPROBE_SCORE_RETRY)
+        return tmt_err_set(
+            err, TMT_EINVAL,
+            "%s is not a media file libavformat can read (it looks like %s, "
+            "probe score %d)",
+            src, job->in->iformat->long_name ? job->in->iformat->long_name : job->in->iformat->name,
+            job->in->probe_score);
     rc = avformat_find_stream_info(job->in, NULL);
     if (rc < 0)
         return tt_av_err(err, TMT_ECORRUPT, rc, "%s: cannot read stream information", src);
