@@ -8,11 +8,16 @@
 #include <stddef.h>
 #include <string.h>
 
+#include <event2/event.h>
+
+#include "jobs.h"
 #include "shield.h"
 #include "shield_conf.h"
 #include "transcode_cli.h"
 #include "tmt/daemon_http.h"
 #include "tmt/log.h"
+#include "tmt/loop.h"
+#include "tmt/metrics.h"
 #include "tmt/node.h"
 #include "tmt/prog.h"
 #include "tmt/version.h"
@@ -34,6 +39,52 @@ static const struct tmt_prog shield_prog = {
 static struct tmt_daemon_http shield_http;
 static struct shield *shield;
 static struct tmt_node *node;
+static struct shield_jobs *jobs;
+static struct event *jobs_ev;
+static size_t jobs_m;         /* first slot of jobs_metrics */
+static uint64_t jobs_seen[6]; /* what the slots hold, in jobs_metrics order */
+
+static const struct tmt_metric_def jobs_metrics[] = {
+    {"tmt_shield_jobs", "state=\"queued\"", TMT_METRIC_GAUGE, "transcode jobs waiting or running"},
+    {"tmt_shield_jobs", "state=\"running\"", TMT_METRIC_GAUGE, "transcode jobs waiting or running"},
+    {"tmt_shield_jobs_total", "result=\"succeeded\"", TMT_METRIC_COUNTER,
+     "transcode jobs finished since the start, by outcome"},
+    {"tmt_shield_jobs_total", "result=\"failed\"", TMT_METRIC_COUNTER,
+     "transcode jobs finished since the start, by outcome"},
+    {"tmt_shield_jobs_total", "result=\"cancelled\"", TMT_METRIC_COUNTER,
+     "transcode jobs finished since the start, by outcome"},
+    {"tmt_shield_transcoded_frames_total", NULL, TMT_METRIC_COUNTER,
+     "video frames encoded by finished jobs (every rung counts)"},
+};
+
+/* Once a second on the main loop: the jobs' counts into the counters (runner threads own no
+ * shard). */
+static void jobs_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    struct shield_jobs_counts n;
+    shield_jobs_counts(jobs, &n);
+    const uint64_t now[] = {n.queued, n.running, n.succeeded, n.failed, n.cancelled, n.frames};
+    tmt_metric_slot *shard = tmt_metrics_shard(shield_http.metrics, shield_http.main_shard);
+    for (size_t i = 0; i < TMT_ARRAY_LEN(now); i++) {
+        tmt_metric_add(shard, jobs_m + i, now[i] - jobs_seen[i]);
+        jobs_seen[i] = now[i];
+    }
+}
+
+/* Admin paths beyond /metrics and /healthz (the credential is checked before this runs). */
+static void shield_admin(struct tmt_http_req *req, void *arg)
+{
+    (void)arg;
+    if (shield_jobs_path(req->path))
+        shield_jobs_admin(req, jobs);
+    else
+        tmt_http_respond_error(req, 404,
+                               "no such admin path (GET, POST /v1/jobs; GET, DELETE "
+                               "/v1/jobs/{asset})");
+}
 
 /* A config from the control plane: the fill key edges will send. */
 static void node_apply(const struct tmt_node_config *cfg, void *arg)
@@ -63,6 +114,7 @@ static int shield_start(struct tmt_loop *loop, struct tmt_conf_snap *snap, void 
         .listen = c->listen,
         .admin_listen = c->admin_listen,
         .handler = handle,
+        .admin_handler = shield_admin,
     };
     if (tmt_daemon_http_init(&shield_http, loop, &o, &err) != 0)
         goto fail;
@@ -71,10 +123,25 @@ static int shield_start(struct tmt_loop *loop, struct tmt_conf_snap *snap, void 
     if (shield == NULL)
         goto fail;
     tmt_node_register_metrics(shield_http.metrics);
+    jobs_m = tmt_metrics_register(shield_http.metrics, jobs_metrics, TMT_ARRAY_LEN(jobs_metrics));
+    struct shield_jobs_opts jo = {
+        .store_path = c->jobs_path,
+        .mezz_root = c->mezzanine_root,
+        .source_root = c->jobs_source_root,
+        .runners = (unsigned)c->jobs_runners,
+    };
+    if (shield_transcode_base(c, &jo.base, &err) != 0)
+        goto fail;
+    jobs = shield_jobs_open(&jo, &err);
+    if (jobs == NULL)
+        goto fail;
     if (tmt_node_conf_check(&c->node, &err) != 0)
         goto fail;
     if (tmt_daemon_http_start(&shield_http, &err) != 0)
         goto fail;
+    jobs_ev = event_new(tmt_loop_base(loop), -1, EV_PERSIST, jobs_tick, NULL);
+    struct timeval second = {1, 0};
+    event_add(jobs_ev, &second);
     static const struct tmt_node_hooks hooks = {.apply = node_apply};
     node = tmt_node_start(loop, &c->node, TMT_VERSION, &hooks, shield_http.main_shard, &err);
     if (node == NULL && err.code != TMT_OK)
@@ -106,6 +173,10 @@ static void shield_exit(void *arg)
 {
     (void)arg;
     tmt_node_stop(&node);
+    if (jobs_ev != NULL)
+        event_free(jobs_ev);
+    jobs_ev = NULL;
+    shield_jobs_free(&jobs); /* running jobs go back to the queue for the next start */
     shield_free(&shield);
     tmt_daemon_http_fini(&shield_http);
 }

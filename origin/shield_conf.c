@@ -116,6 +116,28 @@ static const struct tmt_conf_key shield_keys[] = {
      .max = 64,
      .help = "x264 threads per rung (every rung also runs in a thread of its own); 0 = x264's "
              "choice"},
+    {.section = "jobs",
+     .name = "path",
+     .type = TMT_CONF_PATH,
+     .offset = offsetof(struct shield_conf, jobs_path),
+     .dflt = "var/shield/jobs",
+     .help = "RocksDB directory of the transcode jobs (POST /v1/jobs on the admin listener); "
+             "unfinished jobs run again after a restart"},
+    {.section = "jobs",
+     .name = "source_root",
+     .type = TMT_CONF_PATH,
+     .offset = offsetof(struct shield_conf, jobs_source_root),
+     .dflt = "var/shield/sources",
+     .help = "folder of the source files jobs may read (a job names a path under it; nothing "
+             "outside it, symlinks included, is read)"},
+    {.section = "jobs",
+     .name = "runners",
+     .type = TMT_CONF_INT,
+     .offset = offsetof(struct shield_conf, jobs_runners),
+     .dflt = "1",
+     .min = 1,
+     .max = 16,
+     .help = "jobs run at once (each already uses every core: one encoder thread per rung)"},
 };
 
 static const struct tmt_conf_part shield_parts[] = {

@@ -27,7 +27,11 @@ struct shield_conf {
     uint64_t transcode_segment_ms;   /* transcode.segment_duration */
     int64_t transcode_audio_bitrate; /* transcode.audio_bitrate, bit/s */
     int64_t transcode_threads;       /* transcode.threads: x264 threads per rung, 0 = auto */
-    struct tmt_node_conf node;       /* [node]: managed by a control plane */
+    /* [jobs]: background transcode jobs on the admin listener (jobs.h) */
+    char *jobs_path;           /* jobs.path: RocksDB of the job records */
+    char *jobs_source_root;    /* jobs.source_root: sources are paths under it */
+    int64_t jobs_runners;      /* jobs.runners: jobs at once */
+    struct tmt_node_conf node; /* [node]: managed by a control plane */
 };
 
 extern const struct tmt_conf_schema shield_conf_schema;

@@ -183,20 +183,28 @@ static void preset_name(int idx, char *out, size_t cap)
     out[len] = '\0';
 }
 
+int shield_transcode_base(const struct shield_conf *c, struct tmt_transcode_opts *o,
+                          struct tmt_err *err)
+{
+    tmt_transcode_opts_init(o);
+    if (tmt_transcode_ladder_parse(o, c->transcode_ladder, err) != 0)
+        return TMT_EINVAL;
+    preset_name(c->transcode_preset, o->preset, sizeof(o->preset));
+    o->segment_ms = (unsigned)c->transcode_segment_ms;
+    o->audio_bitrate = (uint64_t)c->transcode_audio_bitrate;
+    o->encoder_threads = (unsigned)c->transcode_threads;
+    return 0;
+}
+
 static int run(const struct shield_conf *c, const struct cli_args *a)
 {
     struct tmt_transcode_opts o;
-    tmt_transcode_opts_init(&o);
     struct tmt_err err;
     tmt_err_clear(&err);
-    if (tmt_transcode_ladder_parse(&o, c->transcode_ladder, &err) != 0) {
+    if (shield_transcode_base(c, &o, &err) != 0) {
         fprintf(stderr, "tomato-shield: transcode.ladder: %s\n", err.msg);
         return TMT_EXIT_USAGE;
     }
-    preset_name(c->transcode_preset, o.preset, sizeof(o.preset));
-    o.segment_ms = (unsigned)c->transcode_segment_ms;
-    o.audio_bitrate = (uint64_t)c->transcode_audio_bitrate;
-    o.encoder_threads = (unsigned)c->transcode_threads;
     o.source = a->source;
     o.asset_id = a->asset;
     o.root = c->mezzanine_root;

@@ -18,6 +18,15 @@
     "                          FILE, in the foreground, with a progress line on stderr; the\n"     \
     "                          defaults come from [transcode] and mezzanine.root\n"
 
+struct shield_conf;
+struct tmt_transcode_opts;
+struct tmt_err;
+
+/* The transcoder's options from the [transcode] settings (for the command and for jobs):
+ * 0, or TMT_EINVAL with err filled (a bad transcode.ladder). */
+int shield_transcode_base(const struct shield_conf *c, struct tmt_transcode_opts *o,
+                          struct tmt_err *err);
+
 /* true when the command line names the transcode command (the first argument not a flag). */
 bool shield_transcode_wanted(const struct tmt_prog *prog, int argc, char **argv);
 

@@ -162,7 +162,8 @@ node_sets() { # name
 }
 # shellcheck disable=SC2046
 start tomato-shield $(node_sets shield) --set mezzanine.root="$logs/mezzanine" \
-    --set cache.path="$logs/shield-cache" --set admin.credential_file="$logs/admin.credential"
+    --set cache.path="$logs/shield-cache" --set admin.credential_file="$logs/admin.credential" \
+    --set jobs.path="$logs/shield-jobs" --set jobs.source_root="$logs/sources"
 # shellcheck disable=SC2046
 start tomato-edge $(node_sets edge) \
     --set cache.warm_path="$logs/edge-warm" --set cache.cold_path="$logs/edge-cold" \

@@ -144,7 +144,8 @@ class Shield(Listening):
 
     def __init__(self, root, cache_dir, *sets, workers=2, args=()):
         super().__init__("tomato-shield", "mezzanine.root=" + root,
-                         "cache.path=" + os.path.join(cache_dir, "cache"), *sets,
+                         "cache.path=" + os.path.join(cache_dir, "cache"),
+                         "jobs.path=" + os.path.join(cache_dir, "jobs"), *sets,
                          workers=workers, args=args)
 
 
