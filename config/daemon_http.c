@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <openssl/crypto.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -20,12 +21,16 @@
 static bool admin_authorized(struct tmt_daemon_http *dh, struct tmt_http_req *req)
 {
     const char *why = NULL;
-    if (dh->admin_cred_len == 0) {
+    if (dh->node_key_len != 0 &&
+        tmt_secret_bearer_ok(req->headers, req->n_headers, dh->node_key, dh->node_key_len))
+        return true;
+    if (dh->admin_cred_len == 0 && dh->node_key_len == 0) {
         tmt_http_respond_error(req, 403,
                                "admin calls are disabled: set admin.credential_file in the config");
         why = "no credential configured";
     } else {
-        if (tmt_secret_bearer_ok(req->headers, req->n_headers, dh->admin_cred, dh->admin_cred_len))
+        if (dh->admin_cred_len != 0 &&
+            tmt_secret_bearer_ok(req->headers, req->n_headers, dh->admin_cred, dh->admin_cred_len))
             return true;
         why = tmt_http_header_find(req->headers, req->n_headers, "authorization") == NULL
                   ? "no credential sent"
@@ -223,4 +228,20 @@ void tmt_daemon_http_fini(struct tmt_daemon_http *dh)
     if (dh->own_log_fd && dh->access_log_fd >= 0)
         close(dh->access_log_fd);
     dh->access_log_fd = -1;
+}
+
+void tmt_daemon_http_set_node_key(struct tmt_daemon_http *dh, const char *key, size_t len)
+{
+    if (len > sizeof(dh->node_key))
+        len = 0;
+    bool changed = len != dh->node_key_len || (len != 0 && memcmp(dh->node_key, key, len) != 0);
+    OPENSSL_cleanse(dh->node_key, sizeof(dh->node_key));
+    if (len != 0)
+        memcpy(dh->node_key, key, len);
+    dh->node_key_len = len;
+    if (changed)
+        tmt_log(TMT_LOG_INFO, "admin",
+                len != 0 ? "control plane credential installed"
+                         : "control plane credential removed",
+                "%s", "");
 }

@@ -392,6 +392,8 @@ static const struct route routes[] = {
     {TMT_HTTP_DELETE, "v1/devices/*", NEED_SESSION, cp_devices_delete, false},
     {TMT_HTTP_GET, "v1/shows", NEED_SESSION, cp_shows_list, false},
     {TMT_HTTP_POST, "v1/shows", NEED_OPERATOR, cp_shows_create, false},
+    {TMT_HTTP_POST, "v1/shows/*/ingest", NEED_OPERATOR, cp_shows_ingest, false},
+    {TMT_HTTP_DELETE, "v1/shows/*/ingest", NEED_OPERATOR, cp_shows_ingest_abandon, false},
     {TMT_HTTP_GET, "v1/shows/*", NEED_SESSION, cp_shows_get, false},
     {TMT_HTTP_PUT, "v1/shows/*", NEED_OPERATOR, cp_shows_put, false},
     {TMT_HTTP_PATCH, "v1/shows/*", NEED_OPERATOR, cp_shows_patch, false},

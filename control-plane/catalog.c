@@ -23,7 +23,7 @@
 
 static const char *const states[] = {"draft", "processing", "published", "failed", NULL};
 
-static json_t *show_view(const struct cp_call *c, json_t *s)
+json_t *cp_show_view(const struct cp_call *c, json_t *s)
 {
     json_t *v = json_deep_copy(s);
     json_object_del(v, "created");
@@ -210,7 +210,7 @@ void cp_shows_create(struct cp_call *c)
         cp_batch_put_json(&b, key, show);
         if (cp_batch_commit(c->cp, &b, c) == 0) {
             cp_add_header(c, "Location", "/v1/shows/%s", sid);
-            cp_reply_json(c, 201, show_view(c, show));
+            cp_reply_json(c, 201, cp_show_view(c, show));
         }
     }
     pthread_mutex_unlock(&c->cp->mu);
@@ -239,7 +239,7 @@ void cp_shows_get(struct cp_call *c)
     json_t *s = NULL;
     if (path_show(c, &s) != 1)
         return;
-    cp_reply_json(c, 200, show_view(c, s));
+    cp_reply_json(c, 200, cp_show_view(c, s));
     json_decref(s);
 }
 
@@ -259,7 +259,7 @@ static void update(struct cp_call *c, bool replace)
         struct cp_batch b = {0};
         cp_batch_put_json(&b, key, s);
         if (cp_batch_commit(c->cp, &b, c) == 0)
-            cp_reply_json(c, 200, show_view(c, s));
+            cp_reply_json(c, 200, cp_show_view(c, s));
     }
     pthread_mutex_unlock(&c->cp->mu);
     json_decref(s);
@@ -351,7 +351,7 @@ static bool list_show(void *arg, struct tmt_slice rest, struct tmt_slice val)
             more = false;
             l->more = true;
         } else {
-            json_array_append_new(l->items, show_view(l->c, s));
+            json_array_append_new(l->items, cp_show_view(l->c, s));
             snprintf(l->next, sizeof(l->next), "%.*s", (int)rest.len, rest.p);
         }
     }

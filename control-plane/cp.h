@@ -91,6 +91,7 @@ struct cp {
     unsigned char pseudonym_key[32];
     unsigned char ticket_key[32];
     unsigned char fill_key[32];
+    unsigned char node_admin_key[32]; /* nodes' admin credentials derive from it */
     /* Signing keys; changed by rotation under mu, read under keys_lock. */
     pthread_rwlock_t keys_lock;
     struct cp_keyring ring;
@@ -287,6 +288,18 @@ void cp_shows_put(struct cp_call *c);
 void cp_shows_patch(struct cp_call *c);
 void cp_shows_delete(struct cp_call *c);
 
+/* catalog.c: a show record as the API shows it (new reference). */
+json_t *cp_show_view(const struct cp_call *c, json_t *s);
+
+/* ingest.c: POST and DELETE /v1/shows/{id}/ingest, and the follower of ingests in progress (a
+ * timer on the main loop calling the shields' job API). */
+void cp_shows_ingest(struct cp_call *c);
+void cp_shows_ingest_abandon(struct cp_call *c);
+struct cp_ingest;
+struct tmt_loop;
+struct cp_ingest *cp_ingest_start(struct cp *cp, struct tmt_loop *loop);
+void cp_ingest_stop(struct cp_ingest **g);
+
 void cp_nodes_create(struct cp_call *c);
 void cp_nodes_list(struct cp_call *c);
 void cp_nodes_get(struct cp_call *c);
@@ -294,6 +307,14 @@ void cp_nodes_patch(struct cp_call *c);
 void cp_nodes_drain(struct cp_call *c);
 void cp_nodes_delete(struct cp_call *c);
 void cp_nodes_config(struct cp_call *c);
+/* The credential the control plane presents on node nid's admin listener (base64url, 43
+ * characters): HMAC-SHA256 of the id under node_admin_key, handed to the node in its config. */
+void cp_node_admin_key(const struct cp *cp, const char *nid, char *out, size_t cap);
+/* A healthy, active shield with an admin_url for the job that makes asset (rendezvous on the
+ * asset): a new reference, or NULL (*n_shields: shields provisioned). Under no lock. */
+json_t *cp_pick_job_shield(struct cp_call *c, const char *asset, size_t *n_shields);
+/* "IP:PORT" of a node's admin_url ("http://IP:PORT"), into out; false when it has none. */
+bool cp_node_admin_addr(json_t *node, char *out, size_t cap);
 void cp_nodes_heartbeat(struct cp_call *c);
 /* Resolves a node credential for the node in the path (c->node); false after answering 401. */
 bool cp_node_auth(struct cp_call *c);

@@ -2,13 +2,12 @@
  * keys.c: the control plane's secrets and token signing keys.
  *
  * Store keys:
- *   meta:secrets  {"pseudonym_key","ticket_key","fill_key"} (base64url, 32 bytes each), made at
- *                 the first start: pseudonymous user ids, router tickets, and the fill key
- *                 edges send to shields (handed to nodes with their config)
- *   skey:{kid}    {"kid","secret","created","retired","valid_until"}: a signing key; retired 0
- *                 for the current one, valid_until the time its last token expires
- *   meta:kid      the current key's kid
- *   meta:next_kid the next key's kid
+ *   meta:secrets  {"pseudonym_key","ticket_key","fill_key","node_admin_key"} (base64url, 32 bytes
+ * each), made at the first start: pseudonymous user ids, router tickets, and the fill key edges
+ * send to shields (handed to nodes with their config) skey:{kid}
+ * {"kid","secret","created","retired","valid_until"}: a signing key; retired 0 for the current one,
+ * valid_until the time its last token expires meta:kid      the current key's kid meta:next_kid the
+ * next key's kid
  *
  * Three kinds of key: the current one signs; the next one is already handed to nodes but signs
  * nothing yet, so that when a rotation makes it current, tokens it signs verify at once on every
@@ -100,8 +99,9 @@ static bool load_key(void *arg, struct tmt_slice rest, struct tmt_slice val)
 int cp_keys_load(struct cp *cp, struct tmt_err *err)
 {
     /* Each secret is made the first time a start finds it missing, and kept from then on. */
-    static const char *const names[] = {"pseudonym_key", "ticket_key", "fill_key"};
-    unsigned char *dst[] = {cp->pseudonym_key, cp->ticket_key, cp->fill_key};
+    static const char *const names[] = {"pseudonym_key", "ticket_key", "fill_key",
+                                        "node_admin_key"};
+    unsigned char *dst[] = {cp->pseudonym_key, cp->ticket_key, cp->fill_key, cp->node_admin_key};
     json_t *sec = NULL;
     int rc = cp_get_json(cp, "meta:secrets", &sec, NULL);
     if (rc < 0)

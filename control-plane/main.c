@@ -82,6 +82,7 @@ _Static_assert(TMT_ARRAY_LEN(cp_metrics) == CPM_COUNT, "one counter per enum cp_
 static struct tmt_daemon_http cp_http;
 static struct cp *cp;
 static struct event *sweep_ev;
+static struct cp_ingest *ingest;
 static atomic_bool sweeping;
 
 /* ---- the state ---- */
@@ -324,6 +325,7 @@ static int cp_start(struct tmt_loop *loop, struct tmt_conf_snap *snap, void *arg
     cp->m_base = tmt_metrics_register(cp_http.metrics, cp_metrics, TMT_ARRAY_LEN(cp_metrics));
     if (tmt_daemon_http_start(&cp_http, &err) != 0)
         goto fail;
+    ingest = cp_ingest_start(cp, loop);
     sweep_ev = event_new(tmt_loop_base(loop), -1, EV_PERSIST, on_sweep, cp);
     struct timeval tv = {SWEEP_INTERVAL_S, 0};
     event_add(sweep_ev, &tv);
@@ -357,6 +359,7 @@ static void cp_stop(void *arg)
     (void)arg;
     if (sweep_ev != NULL)
         event_del(sweep_ev);
+    cp_ingest_stop(&ingest);
     tmt_daemon_http_stop(&cp_http);
 }
 
@@ -366,6 +369,7 @@ static void cp_exit(void *arg)
     if (sweep_ev != NULL)
         event_free(sweep_ev);
     sweep_ev = NULL;
+    cp_ingest_stop(&ingest);
     /* The pool's last jobs post to the workers' loops, which the servers own: pool first. */
     if (cp != NULL)
         tmt_pool_free(&cp->pool);

@@ -5,7 +5,9 @@
  *
  * Store keys:
  *   node:{nid}      {"id","role","name","region","latitude","longitude","public_url",
- *                    "capacity_gbps","cache_bytes","state","cred","created","updated"}; cred is
+ *                    "admin_url","capacity_gbps","cache_bytes","state","cred","created",
+ *                    "updated"}; admin_url (optional) is where the control plane calls the
+ *                    node's admin listener (shields: ingest jobs); cred is
  *                    the base64url SHA-256 of the node credential, which is shown once
  *   nodestat:{nid}  {"last_seen_ms","health","load","version","seq"}: the last heartbeat
  *
@@ -15,7 +17,10 @@
  * /v1/nodes/{id}/... paths.
  */
 #include <math.h>
+#include <arpa/inet.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +50,54 @@ static bool url_ok(const char *u)
         if ((unsigned char)*p <= ' ' || *p == '"' || *p == '\\')
             return false;
     return u[strlen(u) - 1] != '/';
+}
+
+/* An admin URL: "http://IP:PORT" with a numeric address (the control plane's client resolves
+ * no names), into "IP:PORT". */
+static bool admin_url_addr(const char *u, char *out, size_t cap)
+{
+    if (u == NULL || strncmp(u, "http://", 7) != 0)
+        return false;
+    const char *h = u + 7, *colon = strrchr(h, ':');
+    if (colon == NULL || colon == h || strchr(colon, '/') != NULL)
+        return false;
+    char host[64];
+    size_t hl = (size_t)(colon - h);
+    if (hl >= sizeof(host))
+        return false;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    unsigned char a[16];
+    bool v6 = host[0] == '[' && hl > 2 && host[hl - 1] == ']';
+    if (v6) {
+        memmove(host, host + 1, hl - 2);
+        host[hl - 2] = '\0';
+    }
+    if (inet_pton(v6 ? AF_INET6 : AF_INET, host, a) != 1)
+        return false;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || port < 1 || port > 65535 || colon[1] == '\0')
+        return false;
+    int w = snprintf(out, cap, "%s", h);
+    return w > 0 && (size_t)w < cap;
+}
+
+bool cp_node_admin_addr(json_t *node, char *out, size_t cap)
+{
+    return admin_url_addr(json_string_value(json_object_get(node, "admin_url")), out, cap);
+}
+
+void cp_node_admin_key(const struct cp *cp, const char *nid, char *out, size_t cap)
+{
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int ml = 0;
+    char msg[96];
+    int n = snprintf(msg, sizeof(msg), "node-admin:%s", nid);
+    HMAC(EVP_sha256(), cp->node_admin_key, sizeof(cp->node_admin_key), (const unsigned char *)msg,
+         (size_t)n, mac, &ml);
+    tmt_b64url_encode(mac, ml, out, cap);
+    OPENSSL_cleanse(mac, sizeof(mac));
 }
 
 /* "host:port" of a public URL (the port from the scheme when absent), into out. */
@@ -247,6 +300,15 @@ static bool node_apply(struct cp_call *c, json_t *n, json_t *o, bool create)
                        "\"public_url\" is http:// or https:// and a host, without a trailing /");
         return false;
     }
+    const char *admin = cp_json_string(c, o, "admin_url", false, 0, 300, &bad);
+    if (bad)
+        return false;
+    char addr[80];
+    if (admin != NULL && admin[0] != '\0' && !admin_url_addr(admin, addr, sizeof(addr))) {
+        cp_reply_error(c, 422, "invalid field",
+                       "\"admin_url\" is http://IP:PORT, a numeric address (\"\" removes it)");
+        return false;
+    }
     const char *state = cp_json_string(c, o, "state", false, 1, 16, &bad);
     if (bad)
         return false;
@@ -272,6 +334,10 @@ static bool node_apply(struct cp_call *c, json_t *n, json_t *o, bool create)
         json_object_set_new(n, "public_url", json_string(url));
     if (state != NULL)
         json_object_set_new(n, "state", json_string(state));
+    if (admin != NULL && admin[0] != '\0')
+        json_object_set_new(n, "admin_url", json_string(admin));
+    else if (admin != NULL)
+        json_object_del(n, "admin_url");
     json_object_set_new(n, "latitude", json_real(lat));
     json_object_set_new(n, "longitude", json_real(lon));
     json_object_set_new(n, "capacity_gbps", json_real(gbps));
@@ -281,9 +347,9 @@ static bool node_apply(struct cp_call *c, json_t *n, json_t *o, bool create)
 
 void cp_nodes_create(struct cp_call *c)
 {
-    static const char *const fields[] = {"role",      "name",       "region",        "latitude",
-                                         "longitude", "public_url", "capacity_gbps", "cache_bytes",
-                                         "settings",  NULL};
+    static const char *const fields[] = {"role",        "name",       "region",    "latitude",
+                                         "longitude",   "public_url", "admin_url", "capacity_gbps",
+                                         "cache_bytes", "settings",   NULL};
     json_t *o = cp_body_object(c, fields);
     if (o == NULL)
         return;
@@ -426,9 +492,9 @@ static void update(struct cp_call *c, json_t *o)
 
 void cp_nodes_patch(struct cp_call *c)
 {
-    static const char *const fields[] = {"name",       "region",        "latitude",    "longitude",
-                                         "public_url", "capacity_gbps", "cache_bytes", "state",
-                                         "role",       "settings",      NULL};
+    static const char *const fields[] = {"name",          "region",      "latitude", "longitude",
+                                         "public_url",    "admin_url",   "state",    "role",
+                                         "capacity_gbps", "cache_bytes", "settings", NULL};
     json_t *o = cp_body_object(c, fields);
     if (o == NULL)
         return;
@@ -532,6 +598,33 @@ static json_t *healthy(struct cp_call *c, const char *role, size_t *total)
     }
     *total = p.total;
     return p.out;
+}
+
+json_t *cp_pick_job_shield(struct cp_call *c, const char *asset, size_t *n_shields)
+{
+    size_t total = 0;
+    json_t *sh = healthy(c, "shield", &total);
+    *n_shields = total;
+    if (sh == NULL)
+        return NULL;
+    size_t n = json_array_size(sh), k = 0;
+    struct tmt_geo_edge *cand = tmt_xcalloc(n + 1, sizeof(*cand));
+    json_t **rec = tmt_xcalloc(n + 1, sizeof(*rec));
+    for (size_t i = 0; i < n; i++) {
+        json_t *x = json_array_get(sh, i);
+        char addr[80];
+        if (!cp_node_admin_addr(x, addr, sizeof(addr)))
+            continue;
+        cand[k] = (struct tmt_geo_edge){.id = json_string_value(json_object_get(x, "id")),
+                                        .healthy = true};
+        rec[k++] = x;
+    }
+    int pick = k > 0 ? tmt_geo_rendezvous(asset, cand, k) : -1;
+    json_t *out = pick >= 0 ? json_incref(rec[pick]) : NULL;
+    free(cand);
+    free(rec);
+    json_decref(sh);
+    return out;
 }
 
 /* ---- routing ---- */
@@ -783,6 +876,10 @@ void cp_nodes_config(struct cp_call *c)
     char fk[64];
     tmt_b64url_encode(cp->fill_key, sizeof(cp->fill_key), fk, sizeof(fk));
     json_object_set_new(cfg, "fill_key", json_string(fk));
+    char ak[64];
+    cp_node_admin_key(cp, json_string_value(json_object_get(n, "id")), ak, sizeof(ak));
+    json_object_set_new(cfg, "admin_key", json_string(ak));
+    OPENSSL_cleanse(ak, sizeof(ak));
     /* Pushed settings, in the settings-file format: a layer over the node's own file. */
     json_t *set = json_object_get(n, "settings");
     char *ini = set != NULL ? settings_text(set) : NULL;

@@ -47,6 +47,9 @@ struct edge {
 static void node_apply(const struct tmt_node_config *cfg, void *arg)
 {
     struct edge *e = arg;
+    /* The control plane's credential for purges on the admin listener. */
+    tmt_daemon_http_set_node_key(&e->http, cfg->admin_key,
+                                 cfg->admin_key != NULL ? strlen(cfg->admin_key) : 0);
     if (e->proxy == NULL)
         return;
     edge_proxy_set_upstreams(e->proxy, cfg->shields, cfg->n_shields);

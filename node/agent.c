@@ -186,6 +186,7 @@ int tmt_node_config_parse(const char *text, size_t len,
     json_int_t hb = json_integer_value(json_object_get(o, "heartbeat_interval"));
     c.heartbeat_interval_ms = hb > 0 && hb <= 3600 ? (uint64_t)hb * 1000 : DEFAULT_INTERVAL_MS;
     c.fill_key = str(o, "fill_key");
+    c.admin_key = str(o, "admin_key");
     json_t *set = json_object_get(o, "settings");
     c.settings = json_string_value(set);
     if (set != NULL && c.settings == NULL) {

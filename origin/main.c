@@ -92,6 +92,9 @@ static void node_apply(const struct tmt_node_config *cfg, void *arg)
     (void)arg;
     if (cfg->fill_key != NULL && shield != NULL)
         shield_set_fill_key(shield, cfg->fill_key, strlen(cfg->fill_key));
+    /* The control plane's credential for jobs on the admin listener. */
+    tmt_daemon_http_set_node_key(&shield_http, cfg->admin_key,
+                                 cfg->admin_key != NULL ? strlen(cfg->admin_key) : 0);
 }
 
 /* The shield is made after the servers (it registers counters): requests reach it from here. */

@@ -54,6 +54,9 @@ struct tmt_daemon_http {
     /* admin.credential_file's credential (length 0: admin calls refused); main loop only */
     char admin_cred[TMT_SECRET_MAX];
     size_t admin_cred_len;
+    /* the control plane's credential for this node (tmt_daemon_http_set_node_key); main loop */
+    char node_key[TMT_SECRET_MAX];
+    size_t node_key_len;
 };
 
 /* Phase one. Returns 0 or an error with err filled (nothing left to free on error). */
@@ -79,6 +82,12 @@ int tmt_daemon_http_run(struct tmt_daemon_http *dh, struct tmt_loop *loop,
 void tmt_daemon_http_reload(struct tmt_daemon_http *dh, const struct tmt_daemon_conf *daemon,
                             const struct tmt_http_conf *http, const char *tls_cert,
                             const char *tls_key);
+
+/*
+ * A second credential the admin listener accepts: the one the control plane presents on this
+ * node's admin paths (from the node's config). len 0 removes it. Main loop.
+ */
+void tmt_daemon_http_set_node_key(struct tmt_daemon_http *dh, const char *key, size_t len);
 
 /* Graceful stop of both servers (blocks until the workers are done). */
 void tmt_daemon_http_stop(struct tmt_daemon_http *dh);

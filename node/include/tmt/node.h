@@ -46,8 +46,10 @@ extern const struct tmt_conf_key tmt_node_conf_keys[TMT_NODE_CONF_N_KEYS];
 struct tmt_node_config {
     const char *id, *role, *name, *region;
     uint64_t heartbeat_interval_ms;
-    const char *fill_key;       /* base64url text, used as the fill bearer credential; NULL: none */
-    const char *settings;       /* pushed settings, settings-file text ("" or NULL: none) */
+    const char *fill_key;  /* base64url text, used as the fill bearer credential; NULL: none */
+    const char *admin_key; /* the control plane's credential on this node's admin listener (jobs,
+                              purge); NULL: none */
+    const char *settings;  /* pushed settings, settings-file text ("" or NULL: none) */
     const char *const *shields; /* "host:port" (edges) */
     size_t n_shields;
     const struct tmt_token_key *keys; /* token verification keys (edges) */
