@@ -6,8 +6,9 @@
 #   scripts/demo.sh --smoke    start everything, check it came up, stop it, exit 0/1 (used by tests)
 #
 # What runs today: the control plane, one shield and one edge, each on its default ports, with its
-# log in var/demo/. The shield packages a sample asset (var/demo/mezzanine/demo1: three H.264
-# renditions and AAC made with ffmpeg) as HLS and DASH on request; the edge caches it (RAM, then
+# log in var/demo/. The operator ingests a sample source (var/demo/sources/demo.mp4, made with the
+# ffmpeg tool) through the control plane: the shield transcodes it into three H.264 renditions and
+# AAC (var/demo/mezzanine/demo-v1) and packages it as HLS and DASH on request; the edge caches it (RAM, then
 # RocksDB in var/demo/edge-*) and serves it over HTTP/1.1 and h2c, and over HTTPS (h2) with a
 # self-signed certificate. The control plane (store in var/demo/control) has an operator and a
 # viewer account (passwords in var/demo/*.password); the operator provisions the shield and the
@@ -72,25 +73,16 @@ start() {
     names+=("$name")
 }
 
-# Sample content: one asset, made once with the ffmpeg tool (the transcoder's job later).
-asset=$logs/mezzanine/demo1
-if [ ! -f "$asset/asset.json" ]; then
-    echo "demo: making the sample asset (ffmpeg)"
-    mkdir -p "$asset"
-    renditions=""
-    for r in 640x360:360p:800000 480x270:270p:500000 320x180:180p:300000; do
-        IFS=: read -r size id br <<<"$r"
-        ffmpeg -nostdin -v error -y -f lavfi -i "testsrc2=size=$size:rate=25" \
-            -f lavfi -i sine=frequency=440:sample_rate=48000 -ac 2 -t 24 \
-            -c:v libx264 -preset veryfast -pix_fmt yuv420p -b:v "$br" \
-            -x264-params keyint=50:min-keyint=50:scenecut=0 -c:a aac -b:a 96k \
-            -movflags +faststart "$asset/$id.mp4"
-        renditions+="{\"id\": \"$id\", \"type\": \"video\", \"file\": \"$id.mp4\", \"width\": ${size%x*}, \"height\": ${size#*x}, \"bitrate\": $br, \"frame_rate\": 25},"
-    done
-    cat >"$asset/asset.json" <<JSON
-{"version": 1, "segment_duration": 4, "renditions": [$renditions
- {"id": "audio", "type": "audio", "file": "360p.mp4", "bitrate": 96000, "language": "en"}]}
-JSON
+# Sample content: a source file in the shields' ingest area (made once with the ffmpeg tool); the
+# control plane has the shield transcode it into the show's asset.
+source=$logs/sources/demo.mp4
+if [ ! -f "$source" ]; then
+    echo "demo: making the sample source (ffmpeg)"
+    mkdir -p "$logs/sources"
+    ffmpeg -nostdin -v error -y -f lavfi -i "testsrc2=size=640x360:rate=25" \
+        -f lavfi -i sine=frequency=440:sample_rate=48000 -ac 2 -t 24 \
+        -c:v libx264 -preset veryfast -pix_fmt yuv420p -c:a aac -b:a 128k "$source.tmp.mp4"
+    mv "$source.tmp.mp4" "$source"
 fi
 # Secrets (admin credential, account passwords) and the edge's self-signed certificate.
 for f in admin.credential operator.password viewer.password; do
@@ -155,6 +147,8 @@ provision() { # name role public_url
     (umask 077 && echo "$doc" | json_field credential >"$logs/$1.credential")
 }
 provision shield shield http://127.0.0.1:8300
+api PATCH "/v1/nodes/$(cat "$logs/shield.node")" "$optoken" '{"admin_url":"http://127.0.0.1:9300"}' >/dev/null ||
+    die "cannot give the shield its admin URL"
 provision edge edge http://127.0.0.1:8080
 node_sets() { # name
     echo --set node.control_url=http://127.0.0.1:8400 --set node.id="$(cat "$logs/$1.node")" \
@@ -181,7 +175,19 @@ done
 # The catalog and a viewer: the operator publishes the sample asset as the show "demo" and a
 # viewer account exists (both calls are idempotent: 409 on later runs). The viewer logs in,
 # registers a device once and starts playback: the URLs carry a signed token.
-api POST /v1/shows "$optoken" '{"id":"demo","title":"Demo","description":"Sample asset made by scripts/demo.sh","genres":["demo"],"languages":["en"],"duration":24,"asset_id":"demo1","state":"published"}' >/dev/null
+api POST /v1/shows "$optoken" '{"id":"demo","title":"Demo","description":"Sample made by scripts/demo.sh","genres":["demo"],"languages":["en"]}' >/dev/null
+show_field() { api GET /v1/shows/demo "$optoken" | json_field "$1"; }
+if [ "$(show_field state)" != published ]; then
+    echo "demo: ingesting the sample (the shield transcodes it: 360p, 270p, 180p)"
+    api POST /v1/shows/demo/ingest "$optoken" '{"source":"demo.mp4","ladder":"360:800k,270:500k,180:300k"}' >/dev/null
+    for _ in $(seq 600); do
+        st=$(show_field state)
+        [ "$st" = processing ] || break
+        sleep 0.2
+    done
+    [ "$st" = published ] || die "the ingest did not publish the show ($st): $(api GET /v1/shows/demo "$optoken")"
+fi
+asset=$(show_field asset_id)
 api POST /v1/users "" "{\"email\":\"viewer@example.com\",\"password\":\"$(cat "$logs/viewer.password")\",\"display_name\":\"Viewer\"}" >/dev/null
 vt=$(api POST /v1/sessions "" "{\"email\":\"viewer@example.com\",\"password\":\"$(cat "$logs/viewer.password")\"}" | json_field token) ||
     die "the viewer could not log in"
@@ -213,10 +219,10 @@ reports the segments it serves, which keeps the device's lease alive):
   ffprobe '$hls'
   ffmpeg -i '$dash' -map 0 -c copy -f null -
   T=\$(cat $logs/playback.token)
-  curl -sI http://127.0.0.1:8080/t/\$T/v/demo1/360p/1.m4s   X-Cache: MISS, then HIT-hot
-  curl -sI http://127.0.0.1:8080/v/demo1/360p/1.m4s          403, X-Tomato-Reason: token required
+  curl -sI http://127.0.0.1:8080/t/\$T/v/$asset/360p/1.m4s   X-Cache: MISS, then HIT-hot
+  curl -sI http://127.0.0.1:8080/v/$asset/360p/1.m4s          403, X-Tomato-Reason: token required
   curl -X POST -H "Authorization: Bearer \$(cat $logs/admin.credential)" \\
-       'http://127.0.0.1:9080/purge?asset=demo1'           purge the asset from the edge
+       'http://127.0.0.1:9080/purge?asset=$asset'           purge the asset from the edge
   curl http://127.0.0.1:9080/metrics                       counters (also :9300, :9400)
 
 The API (docs/api.md): operator operator@example.com (password in $logs/operator.password),
@@ -237,15 +243,15 @@ if [ "$smoke" = 1 ]; then
         stop_all || true
         exit 1
     }
-    u=http://127.0.0.1:8080/t/$tok/v/demo1
-    case "$hls" in http://127.0.0.1:8080/t/*/v/demo1/master.m3u8) ;; *) fail "playback URL '$hls'" ;; esac
+    u=http://127.0.0.1:8080/t/$tok/v/$asset
+    case "$hls" in http://127.0.0.1:8080/t/*/v/$asset/master.m3u8) ;; *) fail "playback URL '$hls'" ;; esac
     got=$(curl -sS --max-time 20 "$hls") || fail "the edge did not answer"
     case "$got" in "#EXTM3U"*) ;; *) fail "the edge answered '$got' for the master playlist" ;; esac
     x=$(curl -sS --max-time 20 -o /dev/null -D - "$u/360p/2.m4s" | tr -d '\r' | sed -n 's/^X-Cache: //Ip')
     [ "$x" = MISS ] || fail "first segment request: X-Cache '$x'"
     x=$(curl -sS --max-time 5 -o /dev/null -D - "$u/360p/2.m4s" | tr -d '\r' | sed -n 's/^X-Cache: //Ip')
     [ "$x" = HIT-hot ] || fail "second segment request: X-Cache '$x'"
-    code=$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/v/demo1/360p/2.m4s)
+    code=$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/v/$asset/360p/2.m4s)
     [ "$code" = 403 ] || fail "a segment without a token got $code, not 403"
     for url in "$hls" "$dash"; do
         err=$(ffmpeg -nostdin -v error -i "$url" -map 0 -c copy -f null - 2>&1) ||
@@ -254,12 +260,12 @@ if [ "$smoke" = 1 ]; then
     done
     n=$(curl -sS --max-time 5 --http2-prior-knowledge -r 0-99 "$u/360p/1.m4s" | wc -c)
     [ "$n" = 100 ] || fail "h2c range request gave $n bytes"
-    v=$(curl -sSk --max-time 5 --http2 -o /dev/null -w '%{http_version}' "https://127.0.0.1:8443/t/$tok/v/demo1/master.m3u8")
+    v=$(curl -sSk --max-time 5 --http2 -o /dev/null -w '%{http_version}' "https://127.0.0.1:8443/t/$tok/v/$asset/master.m3u8")
     [ "$v" = 2 ] || fail "HTTPS did not speak h2 (got '$v')"
     p=$(curl -sS --max-time 5 -X POST -H "Authorization: Bearer $(cat "$logs/admin.credential")" \
-        'http://127.0.0.1:9080/purge?asset=demo1')
+        "http://127.0.0.1:9080/purge?asset=$asset")
     case "$p" in '{"purged":'*) ;; *) fail "purge answered '$p'" ;; esac
-    how=$(api GET '/v1/route?ip=81.2.69.160&asset=demo1' "$optoken" | json_field how)
+    how=$(api GET "/v1/route?ip=81.2.69.160&asset=$asset" "$optoken" | json_field how)
     want=default
     [ "${#geo_sets[@]}" = 0 ] || want=location
     [ "$how" = "$want" ] || fail "the router placed 81.2.69.160 by '$how', not '$want'"
