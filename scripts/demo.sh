@@ -76,9 +76,9 @@ start() {
 # Sample content: a source file in the shields' ingest area (made once with the ffmpeg tool); the
 # control plane has the shield transcode it into the show's asset.
 source=$logs/sources/demo.mp4
+mkdir -p "$logs/sources" "$logs/mezzanine"
 if [ ! -f "$source" ]; then
     echo "demo: making the sample source (ffmpeg)"
-    mkdir -p "$logs/sources"
     ffmpeg -nostdin -v error -y -f lavfi -i "testsrc2=size=640x360:rate=25" \
         -f lavfi -i sine=frequency=440:sample_rate=48000 -ac 2 -t 24 \
         -c:v libx264 -preset veryfast -pix_fmt yuv420p -c:a aac -b:a 128k "$source.tmp.mp4"
