@@ -83,9 +83,9 @@ struct tt_job {
     struct tt_rung rungs[TMT_TRANSCODE_MAX_RUNGS];
     unsigned n_rungs;
     atomic_bool abort;
-    uint64_t vframes;  /* frames out of the fps filter */
-    int64_t asamples;  /* samples into the AAC encoder */
-    int64_t vend_pts;  /* end of the last decoded video frame (stream time base) */
+    uint64_t vframes; /* frames out of the fps filter */
+    int64_t asamples; /* samples into the AAC encoder */
+    int64_t vend_pts; /* end of the last decoded video frame (stream time base) */
     double last_media_s, duration_s;
     unsigned decode_errors;
     char audio_codecs[32];
