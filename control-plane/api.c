@@ -85,25 +85,8 @@ void cp_reply_store_error(struct cp_call *c, const char *doing, const struct tmt
 
 /* ---- request bodies ---- */
 
-json_t *cp_body_object(struct cp_call *c, const char *const *allowed)
+json_t *cp_parse_object(struct cp_call *c, struct tmt_slice b, const char *const *allowed)
 {
-    struct tmt_slice b = c->req->body;
-    size_t max = c->body_max != 0 ? c->body_max : c->conf->max_body;
-    if (b.len > max) {
-        cp_reply_error(c, 413, "body too large", "request bodies are at most %zu bytes", max);
-        return NULL;
-    }
-    /* A body must say it is JSON: "application/json", optionally with parameters. */
-    const struct tmt_http_header *ct =
-        tmt_http_header_find(c->req->headers, c->req->n_headers, "content-type");
-    struct tmt_slice t = ct != NULL ? ct->value : (struct tmt_slice){"", 0};
-    bool json = t.len >= 16 && strncasecmp(t.p, "application/json", 16) == 0 &&
-                (t.len == 16 || t.p[16] == ';' || t.p[16] == ' ');
-    if (b.len > 0 && !json) {
-        cp_reply_error(c, 415, "unsupported media type",
-                       "send the body with Content-Type: application/json");
-        return NULL;
-    }
     json_error_t je;
     json_t *o = json_loadb(b.p != NULL ? b.p : "", b.len, JSON_REJECT_DUPLICATES, &je);
     if (o == NULL) {
@@ -130,6 +113,33 @@ json_t *cp_body_object(struct cp_call *c, const char *const *allowed)
         }
     }
     return o;
+}
+
+void cp_reply_text(struct cp_call *c, int status, char *body, size_t len, const char *ctype)
+{
+    set_body(c, status, body, len, ctype);
+}
+
+json_t *cp_body_object(struct cp_call *c, const char *const *allowed)
+{
+    struct tmt_slice b = c->req->body;
+    size_t max = c->body_max != 0 ? c->body_max : c->conf->max_body;
+    if (b.len > max) {
+        cp_reply_error(c, 413, "body too large", "request bodies are at most %zu bytes", max);
+        return NULL;
+    }
+    /* A body must say it is JSON: "application/json", optionally with parameters. */
+    const struct tmt_http_header *ct =
+        tmt_http_header_find(c->req->headers, c->req->n_headers, "content-type");
+    struct tmt_slice t = ct != NULL ? ct->value : (struct tmt_slice){"", 0};
+    bool json = t.len >= 16 && strncasecmp(t.p, "application/json", 16) == 0 &&
+                (t.len == 16 || t.p[16] == ';' || t.p[16] == ' ');
+    if (b.len > 0 && !json) {
+        cp_reply_error(c, 415, "unsupported media type",
+                       "send the body with Content-Type: application/json");
+        return NULL;
+    }
+    return cp_parse_object(c, b, allowed);
 }
 
 const char *cp_json_string(struct cp_call *c, json_t *o, const char *name, bool required,
@@ -406,6 +416,8 @@ static const struct route routes[] = {
     {TMT_HTTP_GET, "v1/nodes", NEED_OPERATOR, cp_nodes_list, false},
     {TMT_HTTP_GET, "v1/nodes/*/config", NEED_NODE, cp_nodes_config, false},
     {TMT_HTTP_POST, "v1/nodes/*/heartbeat", NEED_NODE, cp_nodes_heartbeat, false},
+    {TMT_HTTP_POST, "v1/nodes/*/reports", NEED_NODE, cp_reports_take, false},
+    {TMT_HTTP_GET, "v1/reports/cache", NEED_OPERATOR, cp_reports_cache, false},
     {TMT_HTTP_POST, "v1/nodes/*/drain", NEED_OPERATOR, cp_nodes_drain, false},
     {TMT_HTTP_GET, "v1/nodes/*", NEED_OPERATOR, cp_nodes_get, false},
     {TMT_HTTP_PATCH, "v1/nodes/*", NEED_OPERATOR, cp_nodes_patch, false},

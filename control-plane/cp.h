@@ -164,6 +164,10 @@ void cp_reply_store_error(struct cp_call *c, const char *doing, const struct tmt
  * NULL after answering 400/413/415 when it is not.
  */
 json_t *cp_body_object(struct cp_call *c, const char *const *allowed);
+/* The same for a body already read (decompressed, say): no Content-Type or size checks. */
+json_t *cp_parse_object(struct cp_call *c, struct tmt_slice b, const char *const *allowed);
+/* Answers with body (malloc'd, taken) of content type ctype (a static string). */
+void cp_reply_text(struct cp_call *c, int status, char *body, size_t len, const char *ctype);
 
 /*
  * Member `name` of o as a string of min..max bytes without control characters: returns it, or
@@ -299,6 +303,11 @@ struct cp_ingest;
 struct tmt_loop;
 struct cp_ingest *cp_ingest_start(struct cp *cp, struct tmt_loop *loop);
 void cp_ingest_stop(struct cp_ingest **g);
+
+/* reports.c: report batches from nodes, cache-hit reports, retention. */
+void cp_reports_take(struct cp_call *c);
+void cp_reports_cache(struct cp_call *c);
+void cp_reports_sweep(struct cp *cp, int64_t now_ms);
 
 void cp_nodes_create(struct cp_call *c);
 void cp_nodes_list(struct cp_call *c);

@@ -269,6 +269,31 @@ static const struct tmt_conf_key cp_keys[] = {
      .flags = R,
      .help = "edge groups this close to the nearest one count as equally near; the less loaded "
              "one wins"},
+    {.section = "reports",
+     .name = "minute_retention",
+     .type = TMT_CONF_DURATION,
+     .offset = OFF(rep_minute_keep_ms),
+     .dflt = "2d",
+     .min = 3600000,
+     .flags = R,
+     .help = "how long per-minute report buckets are kept (bandwidth peaks and percentiles need "
+             "them); older report batches are refused"},
+    {.section = "reports",
+     .name = "hour_retention",
+     .type = TMT_CONF_DURATION,
+     .offset = OFF(rep_hour_keep_ms),
+     .dflt = "35d",
+     .min = 3600000,
+     .flags = R,
+     .help = "how long per-hour report buckets are kept"},
+    {.section = "reports",
+     .name = "day_retention",
+     .type = TMT_CONF_DURATION,
+     .offset = OFF(rep_day_keep_ms),
+     .dflt = "400d",
+     .min = 86400000,
+     .flags = R,
+     .help = "how long per-day report buckets are kept"},
 };
 
 static void cp_conf_check(const void *settings, struct tmt_conf_check *chk)

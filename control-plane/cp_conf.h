@@ -46,6 +46,9 @@ struct cp_conf {
     int64_t geo_overload_pct;
     int64_t geo_tie_km;
     uint64_t health_timeout_ms;
+    uint64_t rep_minute_keep_ms; /* reports.minute_retention */
+    uint64_t rep_hour_keep_ms;   /* reports.hour_retention */
+    uint64_t rep_day_keep_ms;    /* reports.day_retention */
 };
 
 extern const struct tmt_conf_schema cp_conf_schema;

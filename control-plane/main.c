@@ -281,8 +281,12 @@ static void sweep_work(void *arg)
     cp_leases_sweep(s, now);
     cp_keys_sweep(s, now);
     /* Sessions are many and expire slowly: every SESSION_SWEEP_ROUNDS rounds (10 minutes). */
-    if (rounds++ % SESSION_SWEEP_ROUNDS == 0)
+    if (rounds % SESSION_SWEEP_ROUNDS == 0)
         cp_sessions_sweep(s, now);
+    /* Report buckets past their retention: every minute. */
+    if (rounds % 12 == 0)
+        cp_reports_sweep(s, now * 1000);
+    rounds++;
     atomic_store(&sweeping, false);
 }
 

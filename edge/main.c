@@ -32,12 +32,15 @@ static const struct tmt_prog edge_prog = {
     .n_flags = TMT_ARRAY_LEN(edge_flags),
 };
 
+#define REPORT_N 48 /* at least TMT_ARRAY_LEN(report_fields) + TIME_BUCKETS */
+
 struct edge {
     struct tmt_daemon_http http;
     struct tmt_static *st;
     struct edge_tokens *tokens;
     struct edge_proxy *proxy;
     struct tmt_node *node;
+    uint64_t report_last[REPORT_N]; /* counter totals at the last report batch */
 };
 
 /* ---- managed by the control plane ---- */
@@ -99,6 +102,82 @@ static void node_heartbeat(json_t *body, void *arg)
                 json_integer((json_int_t)tmt_metrics_value(e->http.metrics, (size_t)slot)));
     }
     json_object_set_new(body, "counters", counters);
+}
+
+/* What report batches carry: counters as deltas since the last batch, gauges as they are. */
+static const struct {
+    const char *field, *name, *labels;
+    bool gauge;
+} report_fields[] = {
+    {"requests", "tmt_http_requests_total", NULL, false},
+    {"hit_hot", "tmt_edge_requests_total", "result=\"hit_hot\"", false},
+    {"hit_warm", "tmt_edge_requests_total", "result=\"hit_warm\"", false},
+    {"hit_cold", "tmt_edge_requests_total", "result=\"hit_cold\"", false},
+    {"revalidated", "tmt_edge_requests_total", "result=\"revalidated\"", false},
+    {"stale", "tmt_edge_requests_total", "result=\"stale\"", false},
+    {"miss", "tmt_edge_requests_total", "result=\"miss\"", false},
+    {"pass", "tmt_edge_requests_total", "result=\"pass\"", false},
+    {"bytes_served", "tmt_http_response_body_bytes_total", NULL, false},
+    {"hit_bytes_hot", "tmt_edge_hit_bytes_total", "tier=\"hot\"", false},
+    {"hit_bytes_warm", "tmt_edge_hit_bytes_total", "tier=\"warm\"", false},
+    {"hit_bytes_cold", "tmt_edge_hit_bytes_total", "tier=\"cold\"", false},
+    {"upstream_requests", "tmt_edge_upstream_requests_total", NULL, false},
+    {"upstream_bytes", "tmt_edge_upstream_bytes_total", NULL, false},
+    {"upstream_errors", "tmt_edge_upstream_errors_total", NULL, false},
+    {"evictions", "tmt_edge_cache_evictions_total", NULL, false},
+    {"promotions", "tmt_edge_cache_promotions_total", NULL, false},
+    {"demotions", "tmt_edge_cache_demotions_total", NULL, false},
+    {"responses_4xx", "tmt_http_responses_total", "code=\"4xx\"", false},
+    {"responses_5xx", "tmt_http_responses_total", "code=\"5xx\"", false},
+    {"objects_hot", "tmt_edge_cache_objects", "tier=\"hot\"", true},
+    {"objects_warm", "tmt_edge_cache_objects", "tier=\"warm\"", true},
+    {"objects_cold", "tmt_edge_cache_objects", "tier=\"cold\"", true},
+    {"bytes_hot", "tmt_edge_cache_bytes", "tier=\"hot\"", true},
+    {"bytes_warm", "tmt_edge_cache_bytes", "tier=\"warm\"", true},
+    {"bytes_cold", "tmt_edge_cache_bytes", "tier=\"cold\"", true},
+};
+static const char *const time_buckets[] = {"1",   "2",   "5",    "10",   "20",   "50",    "100",
+                                           "200", "500", "1000", "2000", "5000", "10000", "inf"};
+#define TIME_BUCKETS TMT_ARRAY_LEN(time_buckets)
+_Static_assert(TMT_ARRAY_LEN(report_fields) + TMT_ARRAY_LEN(time_buckets) <= REPORT_N,
+               "report_last holds every reported counter");
+
+static uint64_t report_delta(struct edge *e, size_t i, const char *name, const char *labels)
+{
+    long slot = tmt_metrics_find(e->http.metrics, name, labels);
+    uint64_t v = slot >= 0 ? tmt_metrics_value(e->http.metrics, (size_t)slot) : 0;
+    uint64_t d = v - e->report_last[i];
+    e->report_last[i] = v;
+    return d;
+}
+
+/* A report batch: the cache's counters since the last one, for cache-hit reports. */
+static void node_report(json_t *body, void *arg)
+{
+    struct edge *e = arg;
+    json_t *counters = json_object(), *gauges = json_object(), *lat = json_array();
+    for (size_t i = 0; i < TMT_ARRAY_LEN(report_fields); i++) {
+        if (report_fields[i].gauge) {
+            long slot =
+                tmt_metrics_find(e->http.metrics, report_fields[i].name, report_fields[i].labels);
+            uint64_t v = slot >= 0 ? tmt_metrics_value(e->http.metrics, (size_t)slot) : 0;
+            json_object_set_new(gauges, report_fields[i].field, json_integer((json_int_t)v));
+        } else {
+            uint64_t d = report_delta(e, i, report_fields[i].name, report_fields[i].labels);
+            json_object_set_new(counters, report_fields[i].field, json_integer((json_int_t)d));
+        }
+    }
+    for (size_t b = 0; b < TIME_BUCKETS; b++) {
+        char labels[32];
+        snprintf(labels, sizeof(labels), "ms=\"%s\"", time_buckets[b]);
+        uint64_t d = report_delta(e, TMT_ARRAY_LEN(report_fields) + b,
+                                  "tmt_http_response_time_total", labels);
+        json_array_append_new(lat, json_integer((json_int_t)d));
+    }
+    json_object_set_new(body, "role", json_string("edge"));
+    json_object_set_new(body, "counters", counters);
+    json_object_set_new(body, "gauges", gauges);
+    json_object_set_new(body, "latency_ms", lat);
 }
 
 static void edge_handle(struct tmt_http_req *req, void *arg)
@@ -215,7 +294,7 @@ static int edge_start(struct tmt_loop *loop, struct tmt_conf_snap *snap, void *a
         edge_proxy_start(e->proxy, loop, e->http.main_shard);
     if (managed) {
         const struct tmt_node_hooks hooks = {
-            .apply = node_apply, .heartbeat = node_heartbeat, .arg = e};
+            .apply = node_apply, .heartbeat = node_heartbeat, .report = node_report, .arg = e};
         e->node = tmt_node_start(loop, &c->node, TMT_VERSION, &hooks, e->http.main_shard, &err);
         if (e->node == NULL)
             goto fail;

@@ -68,6 +68,7 @@ enum {
     M_BYTES_HOT,
     M_BYTES_WARM,
     M_BYTES_COLD,
+    M_UP_BYTES,
     M_N_COUNTERS,
 };
 
@@ -94,6 +95,8 @@ static const struct tmt_metric_def proxy_metrics[] = {
     {"tmt_edge_hit_bytes_total", "tier=\"hot\"", TMT_METRIC_COUNTER, "body bytes of hits by tier"},
     {"tmt_edge_hit_bytes_total", "tier=\"warm\"", TMT_METRIC_COUNTER, "body bytes of hits by tier"},
     {"tmt_edge_hit_bytes_total", "tier=\"cold\"", TMT_METRIC_COUNTER, "body bytes of hits by tier"},
+    {"tmt_edge_upstream_bytes_total", NULL, TMT_METRIC_COUNTER,
+     "body bytes received from upstreams (fills, revalidations, passes)"},
 };
 _Static_assert(TMT_ARRAY_LEN(proxy_metrics) == M_N_COUNTERS, "one definition per counter");
 
@@ -272,6 +275,12 @@ static void count_shard(struct edge_proxy *p, const struct pworker *w, size_t m)
 {
     if (p->metrics != NULL)
         tmt_metric_inc(tmt_metrics_shard(p->metrics, w->idx), p->m_base + m);
+}
+
+static void count_shard_add(struct edge_proxy *p, const struct pworker *w, size_t m, uint64_t v)
+{
+    if (p->metrics != NULL)
+        tmt_metric_add(tmt_metrics_shard(p->metrics, w->idx), p->m_base + m, v);
 }
 
 /* ---- keys ---- */
@@ -954,6 +963,7 @@ static void pass_enter(struct fill *f)
 static void up_on_data(void *arg, const char *data, size_t len)
 {
     struct fill *f = arg;
+    count_shard_add(f->p, f->owner, M_UP_BYTES, len);
     if (f->retry_next || f->revalidated || f->obj == NULL)
         return;
     struct edge_obj *o = f->obj;

@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "tmt/client.h"
 #include "tmt/log.h"
@@ -25,8 +28,19 @@
 #define BODY_MAX (8u << 20)
 #define DEFAULT_INTERVAL_MS 10000
 #define KEYS_MAX 32
+#define REPORTS_QUEUE_MAX 1440 /* a day of batches at the default interval */
+#define REPORT_ZSTD_LEVEL 3
 
-enum { M_UP, M_UPDATES, M_FAILURES, M_HEARTBEATS, M_COUNT };
+enum {
+    M_UP,
+    M_UPDATES,
+    M_FAILURES,
+    M_HEARTBEATS,
+    M_REPORTS_SENT,
+    M_REPORTS_QUEUED,
+    M_REPORTS_DROPPED,
+    M_COUNT
+};
 
 static const struct tmt_metric_def node_metrics[] = {
     {"tmt_node_control_up", NULL, TMT_METRIC_GAUGE,
@@ -36,6 +50,12 @@ static const struct tmt_metric_def node_metrics[] = {
     {"tmt_node_control_failures_total", NULL, TMT_METRIC_COUNTER,
      "calls to the control plane that failed (unreachable, timeout, error status)"},
     {"tmt_node_heartbeats_total", NULL, TMT_METRIC_COUNTER, "heartbeats the control plane took"},
+    {"tmt_node_reports_sent_total", NULL, TMT_METRIC_COUNTER,
+     "report batches the control plane took"},
+    {"tmt_node_reports_queued", NULL, TMT_METRIC_GAUGE,
+     "report batches waiting to be sent (the control plane unreachable)"},
+    {"tmt_node_reports_dropped_total", NULL, TMT_METRIC_COUNTER,
+     "report batches dropped: the queue was full, or the control plane refused them"},
 };
 
 static struct tmt_metrics *g_metrics;
@@ -75,6 +95,20 @@ struct tmt_node {
     char etag[80], resp_etag[80];
     uint64_t seq;
     unsigned shard;
+    /* Report batches: a queue of compressed batches, oldest first, sent one at a time. */
+    uint64_t report_ms;
+    struct event *report_timer;
+    char boot[17];
+    uint64_t rseq;
+    int64_t last_report_ms; /* wall clock of the last batch's end */
+    struct report_batch {
+        uint64_t seq;
+        void *buf;
+        size_t len;
+    } * queue;
+    size_t q_head, q_len; /* ring of REPORTS_QUEUE_MAX */
+    struct tmt_http_call *rcall;
+    int rstatus;
 };
 
 static void count(struct tmt_node *n, size_t m, int64_t v)
@@ -112,6 +146,14 @@ const struct tmt_conf_key tmt_node_conf_keys[TMT_NODE_CONF_N_KEYS] = {
      .dflt = "",
      .help = "where the last config from the control plane is kept, so that a start while it is "
              "unreachable serves with it; empty = not kept"},
+    {.section = "node",
+     .name = "report_interval",
+     .type = TMT_CONF_DURATION,
+     .offset = offsetof(struct tmt_node_conf, report_interval_ms),
+     .dflt = "60s",
+     .max = 3600000,
+     .help = "how often the node sends a report batch (counters for cache-hit reports; queued "
+             "while the control plane is unreachable); 0 = none"},
 };
 
 /* "http://IP:PORT[/prefix]" into upstream and base. */
@@ -513,6 +555,139 @@ static void cycle(struct tmt_node *n)
     n->call = tmt_http_client_fetch(n->client, &req, &cbs, n);
 }
 
+/* ---- report batches ---- */
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void report_flush(struct tmt_node *n);
+
+static void report_on_head(void *arg, const struct tmt_http_client_resp *resp)
+{
+    struct tmt_node *n = arg;
+    n->rstatus = resp->status;
+}
+
+static void report_on_data(void *arg, const char *p, size_t len)
+{
+    (void)arg;
+    (void)p;
+    (void)len;
+}
+
+static void report_pop(struct tmt_node *n)
+{
+    struct report_batch *b = &n->queue[n->q_head];
+    free(b->buf);
+    b->buf = NULL;
+    n->q_head = (n->q_head + 1) % REPORTS_QUEUE_MAX;
+    n->q_len--;
+    count(n, M_REPORTS_QUEUED, -1);
+}
+
+static void report_on_done(void *arg, int rc, const struct tmt_err *err)
+{
+    struct tmt_node *n = arg;
+    n->rcall = NULL;
+    if (n->q_len == 0)
+        return;
+    uint64_t seq = n->queue[n->q_head].seq;
+    if (rc == 0 && n->rstatus == 200) {
+        count(n, M_REPORTS_SENT, 1);
+        report_pop(n);
+        report_flush(n); /* the next one, if the control plane was away */
+        return;
+    }
+    if (rc == 0 && n->rstatus >= 400 && n->rstatus < 500 && n->rstatus != 401 &&
+        n->rstatus != 403 && n->rstatus != 429) {
+        /* Refused for what it is: sending it again would not change that. */
+        tmt_log(TMT_LOG_ERROR, "node", "report batch refused by the control plane; dropped",
+                "seq=%llu status=%d", (unsigned long long)seq, n->rstatus);
+        count(n, M_REPORTS_DROPPED, 1);
+        report_pop(n);
+        report_flush(n);
+        return;
+    }
+    /* Unreachable or failing: kept, tried again with the next batch. */
+    tmt_log(TMT_LOG_DEBUG, "node", "report batch not sent; kept", "seq=%llu why=\"%s\"",
+            (unsigned long long)seq, rc != 0 ? err->msg : "error status");
+}
+
+static const struct tmt_http_client_cbs report_cbs = {report_on_head, report_on_data,
+                                                      report_on_done};
+
+static void report_flush(struct tmt_node *n)
+{
+    if (n->rcall != NULL || n->q_len == 0)
+        return;
+    struct report_batch *b = &n->queue[n->q_head];
+    char path[400];
+    int pl = snprintf(path, sizeof(path), "%s/v1/nodes/%s/reports", n->base, n->id);
+    struct tmt_http_header h[3] = {
+        {{"Authorization", 13}, {n->auth, strlen(n->auth)}},
+        {{"Content-Type", 12}, {"application/json", 16}},
+        {{"Content-Encoding", 16}, {"zstd", 4}},
+    };
+    struct tmt_http_client_req req = {
+        .upstream = n->upstream,
+        .method = TMT_HTTP_POST,
+        .path = {path, (size_t)pl},
+        .headers = h,
+        .n_headers = 3,
+        .body = {b->buf, b->len},
+    };
+    n->rstatus = 0;
+    n->rcall = tmt_http_client_fetch(n->client, &req, &report_cbs, n);
+}
+
+/* One batch: what the daemon reports since the last one, numbered, compressed, queued. */
+static void report_make(struct tmt_node *n)
+{
+    int64_t now = wall_ms();
+    json_t *body =
+        json_pack("{s:s, s:I, s:I, s:I}", "boot", n->boot, "seq", (json_int_t)(n->rseq + 1),
+                  "from_ms", (json_int_t)n->last_report_ms, "to_ms", (json_int_t)now);
+    n->hooks.report(body, n->hooks.arg);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    size_t len = strlen(text), cap = ZSTD_compressBound(len);
+    void *z = tmt_xmalloc(cap);
+    size_t zl = ZSTD_compress(z, cap, text, len, REPORT_ZSTD_LEVEL);
+    free(text);
+    if (ZSTD_isError(zl)) {
+        tmt_log(TMT_LOG_ERROR, "node", "report batch not compressed; dropped", "why=\"%s\"",
+                ZSTD_getErrorName(zl));
+        free(z);
+        count(n, M_REPORTS_DROPPED, 1);
+        return;
+    }
+    n->rseq++;
+    n->last_report_ms = now;
+    if (n->q_len == REPORTS_QUEUE_MAX) {
+        tmt_log(TMT_LOG_WARN, "node", "report queue full; the oldest batch is dropped", "seq=%llu",
+                (unsigned long long)n->queue[n->q_head].seq);
+        count(n, M_REPORTS_DROPPED, 1);
+        report_pop(n);
+    }
+    struct report_batch *b = &n->queue[(n->q_head + n->q_len) % REPORTS_QUEUE_MAX];
+    *b = (struct report_batch){n->rseq, z, zl};
+    n->q_len++;
+    count(n, M_REPORTS_QUEUED, 1);
+}
+
+static void on_report_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct tmt_node *n = arg;
+    report_make(n);
+    report_flush(n);
+}
+
 struct tmt_node *tmt_node_start(struct tmt_loop *main_loop, const struct tmt_node_conf *c,
                                 const char *version, const struct tmt_node_hooks *hooks,
                                 unsigned metrics_shard, struct tmt_err *err)
@@ -547,6 +722,22 @@ struct tmt_node *tmt_node_start(struct tmt_loop *main_loop, const struct tmt_nod
     o.max_idle_per_upstream = 1;
     n->client = tmt_http_client_new(main_loop, &o);
     n->timer = event_new(tmt_loop_base(main_loop), -1, 0, on_timer, n);
+    n->report_ms = hooks->report != NULL ? c->report_interval_ms : 0;
+    if (n->report_ms > 0) {
+        unsigned char r[8];
+        if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+            uint64_t t = (uint64_t)wall_ms() ^ ((uint64_t)getpid() << 32);
+            memcpy(r, &t, sizeof(r));
+        }
+        for (size_t i = 0; i < sizeof(r); i++)
+            snprintf(n->boot + 2 * i, 3, "%02x", r[i]);
+        n->queue = tmt_xcalloc(REPORTS_QUEUE_MAX, sizeof(*n->queue));
+        n->last_report_ms = wall_ms();
+        n->report_timer = event_new(tmt_loop_base(main_loop), -1, EV_PERSIST, on_report_timer, n);
+        struct timeval tv = {(time_t)(n->report_ms / 1000),
+                             (suseconds_t)(n->report_ms % 1000) * 1000};
+        event_add(n->report_timer, &tv);
+    }
     load_state(n);
     schedule(n, 0);
     tmt_log(TMT_LOG_INFO, "node", "managed by the control plane", "url=%s node=%s", c->control_url,
@@ -562,7 +753,14 @@ void tmt_node_stop(struct tmt_node **np)
     TMT_CHECK_OBJ(n, NODE_MAGIC);
     if (n->call != NULL)
         tmt_http_call_cancel(&n->call);
+    if (n->rcall != NULL)
+        tmt_http_call_cancel(&n->rcall);
     event_free(n->timer);
+    if (n->report_timer != NULL)
+        event_free(n->report_timer);
+    while (n->q_len > 0)
+        report_pop(n);
+    free(n->queue);
     tmt_http_client_free(&n->client);
     if (n->up)
         count(n, M_UP, -1);

@@ -55,6 +55,8 @@ enum srv_metric {
     SM_TLS_HANDSHAKES,
     SM_TLS_HANDSHAKE_ERRORS,
     SM_TLS_RESUMED,
+    SM_TIME_1MS, /* response times, one counter per bucket (TMT_HTTP_TIME_BUCKETS) */
+    SM_TIME_LAST = SM_TIME_1MS + 13,
     SM__COUNT
 };
 

@@ -78,6 +78,24 @@ static const struct tmt_metric_def srv_metric_defs[] = {
     {"tmt_tls_handshake_errors_total", NULL, TMT_METRIC_COUNTER, "TLS handshakes that failed"},
     {"tmt_tls_resumed_total", NULL, TMT_METRIC_COUNTER,
      "TLS handshakes that resumed an earlier session"},
+#define TIME_HELP                                                                                  \
+    "responses by time from the request head to the end of the response, one counter per bucket "  \
+    "(ms: the bucket's upper bound; not cumulative)"
+    {"tmt_http_response_time_total", "ms=\"1\"", TMT_METRIC_COUNTER, TIME_HELP},
+    {"tmt_http_response_time_total", "ms=\"2\"", TMT_METRIC_COUNTER, TIME_HELP},
+    {"tmt_http_response_time_total", "ms=\"5\"", TMT_METRIC_COUNTER, TIME_HELP},
+    {"tmt_http_response_time_total", "ms=\"10\"", TMT_METRIC_COUNTER, TIME_HELP},
+    {"tmt_http_response_time_total", "ms=\"20\"", TMT_METRIC_COUNTER, TIME_HELP},
+    {"tmt_http_response_time_total", "ms=\"50\"", TMT_METRIC_COUNTER, TIME_HELP},
+    {"tmt_http_response_time_total", "ms=\"100\"", TMT_METRIC_COUNTER, TIME_HELP},
+    {"tmt_http_response_time_total", "ms=\"200\"", TMT_METRIC_COUNTER, TIME_HELP},
+    {"tmt_http_response_time_total", "ms=\"500\"", TMT_METRIC_COUNTER, TIME_HELP},
+    {"tmt_http_response_time_total", "ms=\"1000\"", TMT_METRIC_COUNTER, TIME_HELP},
+    {"tmt_http_response_time_total", "ms=\"2000\"", TMT_METRIC_COUNTER, TIME_HELP},
+    {"tmt_http_response_time_total", "ms=\"5000\"", TMT_METRIC_COUNTER, TIME_HELP},
+    {"tmt_http_response_time_total", "ms=\"10000\"", TMT_METRIC_COUNTER, TIME_HELP},
+    {"tmt_http_response_time_total", "ms=\"inf\"", TMT_METRIC_COUNTER, TIME_HELP},
+#undef TIME_HELP
 };
 _Static_assert(TMT_ARRAY_LEN(srv_metric_defs) == SM__COUNT, "metric table matches the enum");
 
@@ -235,11 +253,16 @@ void srv_req_log(struct worker *w, struct req *r)
     if (cls >= 1 && cls <= 5)
         tmt_metric_inc(w->m, SM_RESP_1XX + cls - 1);
     tmt_metric_inc(w->m, SM_REQUESTS);
+    uint64_t dur = srv_now_ms(w) - r->start_ms;
+    static const uint16_t upper[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000};
+    size_t b = 0;
+    while (b < TMT_ARRAY_LEN(upper) && dur > upper[b])
+        b++;
+    tmt_metric_inc(w->m, SM_TIME_1MS + b);
     if (w->s->opts.access_log_fd < 0)
         return;
     if (w->alog == NULL)
         w->alog = tmt_xmalloc(ALOG_CAP);
-    uint64_t dur = srv_now_ms(w) - r->start_ms;
     struct tmt_slice path = r->pub.log_path.p != NULL ? r->pub.log_path : r->pub.path;
     char pbuf[512];
     size_t plen = log_safe(pbuf, sizeof(pbuf), path);

@@ -9,6 +9,13 @@
  * it had; failures are retried with backoff, logged once per
  * outage, and shown in /metrics (tmt_node_control_up).
  *
+ * Report batches (for cache-hit reports) go apart from heartbeats, every node.report_interval:
+ * numbered per boot of the node ({"boot","seq","from_ms","to_ms",...the report hook's fields}),
+ * zstd-compressed, queued, and POSTed to /v1/nodes/{id}/reports oldest first until the control
+ * plane takes them, so an outage of the control plane loses nothing (up to REPORTS_QUEUE_MAX
+ * batches are kept, then the oldest go, counted); the control plane ignores a batch it already
+ * has, so a resend after a lost answer is not counted twice.
+ *
  * Threads: everything runs on the daemon's main loop; the hooks are called there.
  */
 #ifndef TMT_NODE_H
@@ -32,9 +39,10 @@ struct tmt_node_conf {
     char *id;              /* node.id, from provisioning */
     char *credential_file; /* node.credential_file: the node credential shown at provisioning */
     char *state_file; /* node.state_file: the last config, for starts without the control plane */
+    uint64_t report_interval_ms; /* node.report_interval: report batches; 0 = none */
 };
 
-#define TMT_NODE_CONF_N_KEYS 4
+#define TMT_NODE_CONF_N_KEYS 5
 extern const struct tmt_conf_key tmt_node_conf_keys[TMT_NODE_CONF_N_KEYS];
 /* The schema part of the [node] keys, at offset base of the daemon's settings struct. */
 #define TMT_NODE_CONF_PART(base)                                                                   \
@@ -65,6 +73,13 @@ struct tmt_node_hooks {
     /* Adds to a heartbeat's JSON body: "load" (number), "health", "activity" ([{sub,dev,lease}]).
      */
     void (*heartbeat)(json_t *body, void *arg);
+    /*
+     * Fills a report batch (every node.report_interval) with what happened since the last one:
+     * "counters" (an object of integer deltas), "gauges" (integers now), "latency_ms" (the
+     * response-time histogram's deltas: an array of counts per bucket), "top_assets". NULL: no
+     * reports.
+     */
+    void (*report)(json_t *body, void *arg);
     void *arg;
 };
 

@@ -108,7 +108,7 @@ static void test_conf_check(void **state)
 {
     (void)state;
     struct tmt_err err;
-    struct tmt_node_conf c = {"", "", "", ""};
+    struct tmt_node_conf c = {"", "", "", "", 0};
     tmt_err_clear(&err);
     assert_int_equal(tmt_node_conf_check(&c, &err), 0); /* not managed */
     c.control_url = "http://127.0.0.1:8400";
