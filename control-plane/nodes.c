@@ -644,9 +644,6 @@ void cp_geo_load(struct cp *cp, const struct cp_conf *conf, bool start)
                     start ? "coverage zones not loaded; routing without them"
                           : "coverage zones not reloaded; the old ones stay",
                     "why=\"%s\"", err.msg);
-        } else {
-            tmt_log(TMT_LOG_INFO, "geo", "coverage zones loaded", "file=%s prefixes=%zu groups=%zu",
-                    conf->geo_zones_file, tmt_geo_zones_prefixes(z), tmt_geo_zones_groups(z));
         }
     }
     tmt_err_clear(&err);
@@ -658,9 +655,6 @@ void cp_geo_load(struct cp *cp, const struct cp_conf *conf, bool start)
                     start ? "geolocation database not opened; routing by zones and the default"
                           : "geolocation database not reopened; the old one stays",
                     "why=\"%s\"", err.msg);
-        } else {
-            tmt_log(TMT_LOG_INFO, "geo", "geolocation database opened", "file=%s",
-                    conf->geo_db_path);
         }
     }
     pthread_rwlock_wrlock(&cp->geo_lock);
@@ -671,6 +665,12 @@ void cp_geo_load(struct cp *cp, const struct cp_conf *conf, bool start)
     if (!keep_db)
         cp->geodb = db;
     pthread_rwlock_unlock(&cp->geo_lock);
+    /* Said once in place, so that a reader of the log may rely on it. */
+    if (z != NULL)
+        tmt_log(TMT_LOG_INFO, "geo", "coverage zones loaded", "file=%s prefixes=%zu groups=%zu",
+                conf->geo_zones_file, tmt_geo_zones_prefixes(z), tmt_geo_zones_groups(z));
+    if (db != NULL)
+        tmt_log(TMT_LOG_INFO, "geo", "geolocation database opened", "file=%s", conf->geo_db_path);
     tmt_geo_zones_free(&old_z);
     tmt_geo_db_close(&old_db);
 }

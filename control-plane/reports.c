@@ -718,7 +718,8 @@ void cp_reports_cache(struct cp_call *c)
         if (cp_scan(c->cp, prefix, add_bucket, &q, c) != 0)
             goto out;
     }
-    qsort(q.rows, q.n_rows, sizeof(*q.rows), by_key);
+    if (q.n_rows > 1)
+        qsort(q.rows, q.n_rows, sizeof(*q.rows), by_key);
     json_t *rows = json_array();
     for (size_t i = 0; i < q.n_rows; i++)
         json_array_append_new(rows, row_json(&q, &q.rows[i]));

@@ -481,7 +481,8 @@ static int by_created(const void *a, const void *b)
 /* Jobs an earlier run left queued or running: queued again, failed, or found complete. */
 static void recover(struct shield_jobs *j)
 {
-    qsort(j->jobs, j->n, sizeof(*j->jobs), by_created);
+    if (j->n > 1)
+        qsort(j->jobs, j->n, sizeof(*j->jobs), by_created);
     for (size_t i = 0; i < j->n; i++) {
         struct job *jb = j->jobs[i];
         if (jb->state != JOB_QUEUED && jb->state != JOB_RUNNING)
@@ -857,8 +858,10 @@ static void list(struct tmt_http_req *req, struct shield_jobs *j)
     json_t *arr = json_array();
     pthread_mutex_lock(&j->mu);
     struct job **sorted = tmt_xcalloc(j->n + 1, sizeof(*sorted));
-    memcpy(sorted, j->jobs, j->n * sizeof(*sorted));
-    qsort(sorted, j->n, sizeof(*sorted), newest_first);
+    if (j->n > 0)
+        memcpy(sorted, j->jobs, j->n * sizeof(*sorted));
+    if (j->n > 1)
+        qsort(sorted, j->n, sizeof(*sorted), newest_first);
     for (size_t i = 0; i < j->n; i++)
         json_array_append_new(arr, job_json(sorted[i], true));
     pthread_mutex_unlock(&j->mu);
