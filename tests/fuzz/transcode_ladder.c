@@ -15,7 +15,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *text = fuzz_dup(data, size);
+    char *text = malloc(size + 1); /* the parser takes a C string */
+    FUZZ_CHECK("transcode_ladder", text != NULL);
+    if (size > 0)
+        memcpy(text, data, size);
+    text[size] = '\0';
     struct tmt_transcode_opts o, before;
     tmt_transcode_opts_init(&o);
     before = o;
