@@ -737,3 +737,21 @@ out:
         row_free(&q.rows[i]);
     free(q.rows);
 }
+
+/* ---- the page ---- */
+
+extern const unsigned char cp_reports_page_html[];
+extern const size_t cp_reports_page_html_len;
+
+void cp_reports_page(struct cp_call *c)
+{
+    /* The page holds no data: it logs in and reads /v1/reports/cache like any client. */
+    char *b = tmt_xmalloc(cp_reports_page_html_len);
+    memcpy(b, cp_reports_page_html, cp_reports_page_html_len);
+    cp_add_header(c, "Content-Security-Policy",
+                  "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
+                  "'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'");
+    cp_add_header(c, "X-Content-Type-Options", "nosniff");
+    cp_add_header(c, "Cache-Control", "no-cache");
+    cp_reply_text(c, 200, b, cp_reports_page_html_len, "text/html; charset=utf-8");
+}
