@@ -227,6 +227,7 @@ reports the segments it serves, which keeps the device's lease alive):
 
 The API (docs/api.md): operator operator@example.com (password in $logs/operator.password),
 viewer viewer@example.com (password in $logs/viewer.password); nodes: GET /v1/nodes.
+Cache-hit reports (the edge reports every minute): http://127.0.0.1:8400/reports, operator login.
 Where the router would send a viewer, and why (the operator's token is in $logs/operator.token):
 
   curl -H "Authorization: Bearer \$(cat $logs/operator.token)" 'http://127.0.0.1:8400/v1/route?ip=81.2.69.160'
