@@ -165,8 +165,17 @@ void tmt_pol_remove(struct tmt_policy *p, uint32_t i)
     tmt_pol_node_drop(p, i);
 }
 
-struct tmt_policy *tmt_policy_new(enum tmt_policy_kind kind, uint64_t budget_bytes,
-                                  tmt_policy_evict_fn *on_evict, void *arg)
+static void set_budget_fields(struct tmt_policy *p, uint64_t budget_bytes)
+{
+    p->budget_bytes = budget_bytes;
+    /* S3-FIFO split, as in the paper and libCacheSim: 10 % small, the rest main, ghost 90 %. */
+    p->small_budget = budget_bytes / 10;
+    p->main_budget = budget_bytes - p->small_budget;
+    p->ghost_budget = budget_bytes / 10 * 9;
+}
+
+struct tmt_policy *tmt_pol_new_mini(enum tmt_policy_kind kind, uint64_t budget_bytes,
+                                    const struct tmt_pol_mini *m)
 {
     const struct pol_ops *ops;
     switch (kind) {
@@ -187,26 +196,129 @@ struct tmt_policy *tmt_policy_new(enum tmt_policy_kind kind, uint64_t budget_byt
     }
     if (budget_bytes == 0)
         return NULL;
+    TMT_ASSERT(m->initial_nodes >= 2 && m->bands_log2 >= 1 && m->bands_log2 < 32);
     struct tmt_policy *p = tmt_xcalloc(1, sizeof(*p));
     p->magic = TMT_POLICY_MAGIC;
     p->kind = kind;
     p->ops = ops;
-    p->budget_bytes = budget_bytes;
-    p->on_evict = on_evict;
-    p->arg = arg;
-    p->cap_nodes = 1024;
+    p->cap_nodes = m->initial_nodes;
     p->nodes = tmt_xmalloc((size_t)p->cap_nodes * sizeof(*p->nodes));
     memset(&p->nodes[0], 0, sizeof(p->nodes[0]));
     p->n_nodes = 1;
-    p->slot_mask = 2048 - 1;
-    p->slots = tmt_xcalloc(p->slot_mask + 1, sizeof(*p->slots));
-    /* S3-FIFO split, as in the paper and libCacheSim: 10 % small, the rest main, ghost 90 %. */
-    p->small_budget = budget_bytes / 10;
-    p->main_budget = budget_bytes - p->small_budget;
-    p->ghost_budget = budget_bytes / 10 * 9;
+    /* The table starts at twice the nodes, so the first growths are of the nodes only. */
+    uint64_t n_slots = 4;
+    while (n_slots < 2 * (uint64_t)m->initial_nodes)
+        n_slots *= 2;
+    p->slot_mask = n_slots - 1;
+    p->slots = tmt_xcalloc(n_slots, sizeof(*p->slots));
+    p->bands_log2 = m->bands_log2;
+    p->band_weight = m->band_weight;
+    set_budget_fields(p, budget_bytes);
     if (ops->init != NULL)
         ops->init(p);
     return p;
+}
+
+struct tmt_policy *tmt_policy_new(enum tmt_policy_kind kind, uint64_t budget_bytes,
+                                  tmt_policy_evict_fn *on_evict, void *arg)
+{
+    static const struct tmt_pol_mini full = {
+        .initial_nodes = 1024, .bands_log2 = 18, .band_weight = 1.0};
+    struct tmt_policy *p = tmt_pol_new_mini(kind, budget_bytes, &full);
+    if (p != NULL) {
+        p->on_evict = on_evict;
+        p->arg = arg;
+    }
+    return p;
+}
+
+void tmt_pol_set_band_weight(struct tmt_policy *p, double weight)
+{
+    TMT_CHECK_OBJ(p, TMT_POLICY_MAGIC);
+    p->band_weight = weight;
+}
+
+void tmt_pol_set_budget(struct tmt_policy *p, uint64_t budget_bytes)
+{
+    TMT_CHECK_OBJ(p, TMT_POLICY_MAGIC);
+    TMT_ASSERT(budget_bytes != 0);
+    set_budget_fields(p, budget_bytes);
+    while (p->bytes > p->budget_bytes)
+        p->ops->evict_one(p);
+    /* S3-FIFO's ghosts follow their own budget. */
+    struct pol_list *g = &p->lists[POL_Q_GHOST];
+    while (g->n != 0 && g->bytes > p->ghost_budget) {
+        uint32_t t = g->tail;
+        tmt_pol_unlink(p, t);
+        tmt_pol_node_drop(p, t);
+    }
+}
+
+size_t tmt_pol_memory(const struct tmt_policy *p)
+{
+    TMT_CHECK_OBJ(p, TMT_POLICY_MAGIC);
+    size_t n = sizeof(*p) + (size_t)p->cap_nodes * sizeof(*p->nodes) +
+               (size_t)(p->slot_mask + 1) * sizeof(*p->slots);
+    if (p->ops->memory != NULL)
+        n += p->ops->memory(p);
+    return n;
+}
+
+size_t tmt_pol_growth(const struct tmt_policy *p)
+{
+    TMT_CHECK_OBJ(p, TMT_POLICY_MAGIC);
+    size_t n = 0;
+    if (p->free_nodes == 0 && p->n_nodes == p->cap_nodes)
+        n += (size_t)p->cap_nodes * sizeof(*p->nodes);
+    if ((p->n_slots_used + 1) * 4 > (p->slot_mask + 1) * 3)
+        n += (size_t)(p->slot_mask + 1) * sizeof(*p->slots);
+    return n;
+}
+
+void tmt_pol_compact(struct tmt_policy *p)
+{
+    TMT_CHECK_OBJ(p, TMT_POLICY_MAGIC);
+    /* The live nodes are exactly those in the table; old index -> new index. */
+    uint32_t live = (uint32_t)p->n_slots_used;
+    uint32_t *map = tmt_xcalloc(p->n_nodes, sizeof(*map));
+    uint32_t next = 1;
+    for (uint32_t i = 1; i < p->n_nodes; i++) {
+        if (tmt_pol_find(p, p->nodes[i].key) == i)
+            map[i] = next++;
+    }
+    TMT_ASSERT(next == live + 1);
+    uint32_t cap = TMT_MAX(live + live / 4 + 2, 2u);
+    struct pol_node *nodes = tmt_xmalloc((size_t)cap * sizeof(*nodes));
+    memset(&nodes[0], 0, sizeof(nodes[0]));
+    for (uint32_t i = 1; i < p->n_nodes; i++) {
+        if (map[i] == 0)
+            continue;
+        struct pol_node n = p->nodes[i];
+        n.prev = map[n.prev];
+        n.next = map[n.next];
+        n.tprev = map[n.tprev];
+        n.tnext = map[n.tnext];
+        nodes[map[i]] = n;
+    }
+    for (unsigned q = 0; q < POL_Q_N; q++) {
+        p->lists[q].head = map[p->lists[q].head];
+        p->lists[q].tail = map[p->lists[q].tail];
+    }
+    p->hand = map[p->hand];
+    free(map);
+    free(p->nodes);
+    p->nodes = nodes;
+    p->n_nodes = live + 1;
+    p->cap_nodes = cap;
+    p->free_nodes = 0;
+    uint64_t n_slots = 4;
+    while (n_slots * 3 < ((uint64_t)live + 1) * 4 * 2)
+        n_slots *= 2;
+    free(p->slots);
+    p->slot_mask = n_slots - 1;
+    p->slots = tmt_xcalloc(n_slots, sizeof(*p->slots));
+    for (uint32_t i = 1; i <= live; i++)
+        slot_put(p, i);
 }
 
 void tmt_policy_free(struct tmt_policy **policy)

@@ -12,6 +12,7 @@
 #define TMT_POLICY_INT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "tmt/cache_policy.h"
@@ -59,6 +60,8 @@ struct pol_ops {
                    const struct tmt_policy_hint *hint);
     /* Evicts the object the policy would evict next (at least one is resident). */
     void (*evict_one)(struct tmt_policy *p);
+    /* Optional: bytes of the policy's own state beyond the table and the nodes. */
+    size_t (*memory)(const struct tmt_policy *p);
 };
 
 struct tmt_policy {
@@ -89,6 +92,8 @@ struct tmt_policy {
     uint32_t hand;
     /* segment-pooled frequency (policy_segpool.c) */
     struct pol_segpool *segpool;
+    unsigned bands_log2; /* size of its band table, set before init */
+    double band_weight;  /* what one request adds to its band's count */
     /* The tiers this policy places (tiers.c), told of every node that leaves; NULL if none. */
     struct tmt_tiers *tiers;
 };
@@ -115,6 +120,31 @@ void tmt_pol_evict(struct tmt_policy *p, uint32_t i);
 
 /* Unlinks resident node i and frees it without the callback (removal by the owner). */
 void tmt_pol_remove(struct tmt_policy *p, uint32_t i);
+
+/*
+ * Miniature simulations (mrc.c) run the same policies on a sample of the requests at a scaled
+ * budget. They need a policy that starts small and counts its memory, a band weight of 1/R (a
+ * band's count then estimates the whole stream's from a sample at rate R), and, when the sample
+ * rate is lowered, a smaller budget and arrays shrunk to what is left.
+ */
+struct tmt_pol_mini {
+    uint32_t initial_nodes; /* node array capacity at start (at least 2) */
+    unsigned bands_log2;    /* segment-pooled frequency: band table of 2^bands_log2 entries */
+    double band_weight;     /* added to a band's count per request (1 for the full stream) */
+};
+
+/* tmt_policy_new with the settings above. NULL for an unknown kind or a zero budget. */
+struct tmt_policy *tmt_pol_new_mini(enum tmt_policy_kind kind, uint64_t budget_bytes,
+                                    const struct tmt_pol_mini *m);
+void tmt_pol_set_band_weight(struct tmt_policy *p, double weight);
+/* Sets a new budget; the policy evicts (without the callback) until it fits. */
+void tmt_pol_set_budget(struct tmt_policy *p, uint64_t budget_bytes);
+/* Bytes allocated for the policy (structs, table, nodes, own state), by capacity. */
+size_t tmt_pol_memory(const struct tmt_policy *p);
+/* Bytes the next admission may add to tmt_pol_memory() (a growth of the table or the nodes). */
+size_t tmt_pol_growth(const struct tmt_policy *p);
+/* Renumbers the live nodes densely and shrinks the node array and the table to fit them. */
+void tmt_pol_compact(struct tmt_policy *p);
 
 /* tiers.c: resident node i is leaving the policy; take it off its tier. */
 void tmt_tiers_node_gone(struct tmt_tiers *t, uint32_t i);

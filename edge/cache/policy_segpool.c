@@ -24,8 +24,11 @@
  * displace; victims already evicted before a refusal stay evicted (the space serves the next
  * admission).
  *
- * Bands live in a direct-mapped table of fixed size: a colliding band replaces the old one,
- * which only loses an estimate. Memory is bounded and a request costs one probe.
+ * Bands live in a direct-mapped table of fixed size (2^18 entries; smaller in the miniature
+ * simulations of mrc.c, whose sample holds fewer bands): a colliding band replaces the old one,
+ * which only loses an estimate. Memory is bounded and a request costs one probe. A request adds
+ * one to its band, or 1/R in a miniature simulation of a sample at rate R, so that a band's count
+ * still estimates the requests of the whole stream.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -33,7 +36,6 @@
 #include "policy_int.h"
 #include "tmt/base.h"
 
-#define SEGPOOL_BANDS_LOG2 18
 #define SEGPOOL_SAMPLES 16
 #define SEGPOOL_AGE_FACTOR 3.0
 #define SEGPOOL_MIN_HALF_LIFE_S 600.0
@@ -72,30 +74,50 @@ static double decay(const struct pol_segpool *sp, double count, uint64_t last_s)
     return count * exp2(-(double)(sp->now_s - last_s) / sp->half_life_s);
 }
 
-static void band_count(struct pol_segpool *sp, const struct tmt_policy_hint *hint)
+/* The entry of tag in its set of two, or NULL. */
+static struct pol_band *band_find(const struct pol_segpool *sp, uint64_t tag)
+{
+    struct pol_band *set = &sp->bands[tag & sp->band_mask & ~UINT64_C(1)];
+    return set[0].tag == tag ? &set[0] : set[1].tag == tag ? &set[1] : NULL;
+}
+
+static void band_count(struct pol_segpool *sp, const struct tmt_policy_hint *hint, double weight)
 {
     if (hint->position == 0)
         return;
     unsigned w;
     uint64_t tag = band_tag(hint->group, hint->position, &w);
-    struct pol_band *b = &sp->bands[tag & sp->band_mask];
-    if (b->tag != tag)
+    struct pol_band *b = band_find(sp, tag);
+    if (b == NULL) {
+        /* A new band replaces the colder of its set (an empty entry has count 0). */
+        struct pol_band *set = &sp->bands[tag & sp->band_mask & ~UINT64_C(1)];
+        b = decay(sp, set[0].count, set[0].last_s) <= decay(sp, set[1].count, set[1].last_s)
+                ? &set[0]
+                : &set[1];
         *b = (struct pol_band){.tag = tag, .count = 0, .last_s = sp->now_s};
-    b->count = decay(sp, b->count, b->last_s) + 1;
+    }
+    b->count = decay(sp, b->count, b->last_s) + weight;
     b->last_s = sp->now_s;
 }
 
-static double estimate(const struct pol_segpool *sp, const struct pol_node *n)
+static double estimate(const struct tmt_policy *p, const struct pol_node *n)
 {
+    const struct pol_segpool *sp = p->segpool;
     double own = decay(sp, n->count, n->last_s);
     if (n->position == 0)
         return own;
     unsigned w;
     uint64_t tag = band_tag(n->group, n->position, &w);
-    const struct pol_band *b = &sp->bands[tag & sp->band_mask];
-    if (b->tag != tag)
+    const struct pol_band *b = band_find(sp, tag);
+    if (b == NULL)
         return own;
-    return own + ldexp(decay(sp, b->count, b->last_s), -(int)w);
+    /*
+     * In a sample (band weight 1/R > 1) the object's own requests are in its band with that
+     * weight, though they stand for themselves only: counted once, the others' weighted
+     * requests estimate the rest of the band. For the full stream this subtracts nothing.
+     */
+    double band = decay(sp, b->count, b->last_s) - own * (p->band_weight - 1.0);
+    return own + ldexp(band > 0 ? band : 0, -(int)w);
 }
 
 static uint64_t rng_next(struct pol_segpool *sp)
@@ -118,7 +140,7 @@ static uint32_t sample_victim(struct tmt_policy *p, double *victim_est)
         if (p->nodes[i].queue != POL_Q_MAIN)
             continue;
         drawn++;
-        double e = estimate(sp, &p->nodes[i]);
+        double e = estimate(p, &p->nodes[i]);
         if (best == 0 || e < best_est) {
             best = i;
             best_est = e;
@@ -126,7 +148,7 @@ static uint32_t sample_victim(struct tmt_policy *p, double *victim_est)
     }
     if (best == 0) {
         best = p->lists[POL_Q_MAIN].tail;
-        best_est = estimate(sp, &p->nodes[best]);
+        best_est = estimate(p, &p->nodes[best]);
     }
     *victim_est = best_est;
     return best;
@@ -153,7 +175,7 @@ static bool segpool_access(struct tmt_policy *p, uint64_t key, uint64_t size, ui
 {
     struct pol_segpool *sp = p->segpool;
     sp->now_s = now_s;
-    band_count(sp, hint);
+    band_count(sp, hint, p->band_weight);
     uint32_t i = tmt_pol_find(p, key);
     if (i != 0) {
         struct pol_node *n = &p->nodes[i];
@@ -165,7 +187,7 @@ static bool segpool_access(struct tmt_policy *p, uint64_t key, uint64_t size, ui
         return false;
     const struct pol_node probe = {
         .group = hint->group, .position = hint->position, .count = 1, .last_s = now_s};
-    double new_est = estimate(sp, &probe);
+    double new_est = estimate(p, &probe);
     while (p->bytes + size > p->budget_bytes) {
         double victim_est;
         uint32_t v = sample_victim(p, &victim_est);
@@ -183,7 +205,7 @@ static bool segpool_access(struct tmt_policy *p, uint64_t key, uint64_t size, ui
 static void segpool_init(struct tmt_policy *p)
 {
     struct pol_segpool *sp = tmt_xcalloc(1, sizeof(*sp));
-    sp->band_mask = (UINT64_C(1) << SEGPOOL_BANDS_LOG2) - 1;
+    sp->band_mask = (UINT64_C(1) << p->bands_log2) - 1;
     sp->bands = tmt_xcalloc(sp->band_mask + 1, sizeof(*sp->bands));
     sp->half_life_s = SEGPOOL_INITIAL_HALF_LIFE_S;
     sp->rng = 0x2545f4914f6cdd1dull; /* fixed: replays are reproducible */
@@ -198,7 +220,13 @@ static void segpool_fini(struct tmt_policy *p)
     p->segpool = NULL;
 }
 
+static size_t segpool_memory(const struct tmt_policy *p)
+{
+    return sizeof(*p->segpool) + (size_t)(p->segpool->band_mask + 1) * sizeof(struct pol_band);
+}
+
 const struct pol_ops tmt_pol_segpool_ops = {.init = segpool_init,
                                             .fini = segpool_fini,
                                             .access = segpool_access,
-                                            .evict_one = segpool_evict_one};
+                                            .evict_one = segpool_evict_one,
+                                            .memory = segpool_memory};
