@@ -418,6 +418,7 @@ static const struct route routes[] = {
     {TMT_HTTP_POST, "v1/nodes/*/heartbeat", NEED_NODE, cp_nodes_heartbeat, false},
     {TMT_HTTP_POST, "v1/nodes/*/reports", NEED_NODE, cp_reports_take, false},
     {TMT_HTTP_GET, "v1/reports/cache", NEED_OPERATOR, cp_reports_cache, false},
+    {TMT_HTTP_GET, "v1/reports/mrc", NEED_OPERATOR, cp_reports_mrc, false},
     {TMT_HTTP_GET, "reports", NEED_NONE, cp_reports_page, false},
     {TMT_HTTP_POST, "v1/nodes/*/drain", NEED_OPERATOR, cp_nodes_drain, false},
     {TMT_HTTP_GET, "v1/nodes/*", NEED_OPERATOR, cp_nodes_get, false},

@@ -308,6 +308,7 @@ void cp_ingest_stop(struct cp_ingest **g);
 void cp_reports_take(struct cp_call *c);
 void cp_reports_cache(struct cp_call *c);
 void cp_reports_sweep(struct cp *cp, int64_t now_ms);
+void cp_reports_mrc(struct cp_call *c);  /* GET /v1/reports/mrc: the nodes' latest curves */
 void cp_reports_page(struct cp_call *c); /* GET /reports: the charts page (HTML + script) */
 
 void cp_nodes_create(struct cp_call *c);

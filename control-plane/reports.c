@@ -92,6 +92,38 @@ static bool hex_ok(const char *s, size_t max)
     return true;
 }
 
+/* A miss-ratio curve as edges send it (absent is fine). */
+static bool mrc_ok(json_t *m)
+{
+    if (m == NULL)
+        return true;
+    json_t *pts = json_object_get(m, "points");
+    if (!json_is_object(m) || json_object_size(m) != 4 ||
+        !json_is_number(json_object_get(m, "rate")) ||
+        !(json_number_value(json_object_get(m, "rate")) > 0 &&
+          json_number_value(json_object_get(m, "rate")) <= 1) ||
+        !json_is_integer(json_object_get(m, "sampled")) ||
+        !json_is_integer(json_object_get(m, "budget")) ||
+        json_integer_value(json_object_get(m, "budget")) <= 0 || !json_is_array(pts) ||
+        json_array_size(pts) == 0 || json_array_size(pts) > 64)
+        return false;
+    json_int_t last = 0;
+    for (size_t i = 0; i < json_array_size(pts); i++) {
+        json_t *p = json_array_get(pts, i);
+        if (!json_is_array(p) || json_array_size(p) != 3 ||
+            !json_is_integer(json_array_get(p, 0)) ||
+            json_integer_value(json_array_get(p, 0)) <= last)
+            return false;
+        last = json_integer_value(json_array_get(p, 0));
+        for (size_t k = 1; k < 3; k++) {
+            json_t *r = json_array_get(p, k);
+            if (!json_is_number(r) || !(json_number_value(r) >= 0 && json_number_value(r) <= 1))
+                return false;
+        }
+    }
+    return true;
+}
+
 /* The body, decompressed when it says Content-Encoding: zstd; NULL after answering. */
 static char *body_of(struct cp_call *c, size_t *len)
 {
@@ -194,8 +226,9 @@ void cp_reports_take(struct cp_call *c)
     char *text = body_of(c, &len);
     if (text == NULL)
         return;
-    static const char *const fields[] = {"boot",     "seq",    "from_ms",    "to_ms",      "role",
-                                         "counters", "gauges", "latency_ms", "top_assets", NULL};
+    static const char *const fields[] = {"boot",       "seq",      "from_ms", "to_ms",
+                                         "role",       "counters", "gauges",  "latency_ms",
+                                         "top_assets", "mrc",      NULL};
     json_t *b = cp_parse_object(c, (struct tmt_slice){text, len}, fields);
     free(text);
     if (b == NULL)
@@ -222,6 +255,9 @@ void cp_reports_take(struct cp_call *c)
         if (!json_is_integer(x) || json_integer_value(x) < 0)
             why = "\"latency_ms\" holds non-negative integers";
     }
+    if (why == NULL && !mrc_ok(json_object_get(b, "mrc")))
+        why = "\"mrc\" is {\"rate\", \"sampled\", \"budget\", \"points\": [[size, miss_ratio, "
+              "byte_miss_ratio], ...]} with at most 64 points by increasing size, ratios in [0, 1]";
     int64_t to_ms = json_integer_value(to);
     if (why == NULL && to_ms > c->now_ms + FUTURE_MS)
         why = "\"to_ms\" is in the future (is the node's clock right?)";
@@ -252,6 +288,14 @@ void cp_reports_take(struct cp_call *c)
                 break;
             buckets[r] = bucket_add(buckets[r], b, region);
             cp_batch_put_json(&wb, keys[r], buckets[r]);
+        }
+        json_t *mrc = json_object_get(b, "mrc");
+        if (mrc != NULL) { /* the latest curve of the node */
+            char mkey[96];
+            snprintf(mkey, sizeof(mkey), "mrc:%s", nid);
+            json_t *rec = json_pack("{s:I, s:O}", "at_ms", (json_int_t)to_ms, "curve", mrc);
+            cp_batch_put_json(&wb, mkey, rec);
+            json_decref(rec);
         }
         if (buckets[RES_DAY] != NULL) {
             cp_batch_put(&wb, dkey, "1", 1);
@@ -736,6 +780,115 @@ out:
     for (size_t i = 0; i < q.n_rows; i++)
         row_free(&q.rows[i]);
     free(q.rows);
+}
+
+/* ---- miss-ratio curves ---- */
+
+/*
+ * The smallest size reaching byte hit ratio `target` on points [size, miss, byte miss], the curve
+ * made non-increasing first and interpolated in log(size); NAN when even the largest falls short.
+ */
+static double size_for(json_t *pts, double target)
+{
+    double want = 1 - target, best = 1, prev_s = 0, prev_m = 1;
+    for (size_t i = 0; i < json_array_size(pts); i++) {
+        json_t *p = json_array_get(pts, i);
+        double sz = (double)json_integer_value(json_array_get(p, 0));
+        double m = fmin(best, json_number_value(json_array_get(p, 2)));
+        best = m;
+        if (m <= want) {
+            if (i == 0 || prev_m == m)
+                return sz;
+            double f = (prev_m - want) / (prev_m - m);
+            return exp(log(prev_s) + f * (log(sz) - log(prev_s)));
+        }
+        prev_s = sz;
+        prev_m = m;
+    }
+    return NAN;
+}
+
+struct mrc_ctx {
+    struct cp_call *c;
+    const char *node;
+    double targets[8];
+    size_t n_targets;
+    json_t *out;
+};
+
+static bool add_curve(void *arg, struct tmt_slice rest, struct tmt_slice val)
+{
+    struct mrc_ctx *m = arg;
+    char nid[CP_ID_MAX + 1];
+    snprintf(nid, sizeof(nid), "%.*s", (int)TMT_MIN(rest.len, CP_ID_MAX), rest.p);
+    if (m->node != NULL && strcmp(m->node, nid) != 0)
+        return true;
+    json_t *rec = json_loadb(val.p, val.len, 0, NULL);
+    json_t *curve = json_object_get(rec, "curve"), *pts = json_object_get(curve, "points");
+    if (!json_is_array(pts)) {
+        json_decref(rec);
+        return true;
+    }
+    char nkey[96];
+    snprintf(nkey, sizeof(nkey), "node:%s", nid);
+    json_t *node = NULL;
+    if (cp_get_json(m->c->cp, nkey, &node, NULL) != 1) { /* a node removed since */
+        json_decref(rec);
+        return true;
+    }
+    json_t *points = json_array(), *needed = json_array();
+    for (size_t i = 0; i < json_array_size(pts); i++) {
+        json_t *p = json_array_get(pts, i);
+        json_array_append_new(points, json_pack("{s:O, s:O, s:O}", "size", json_array_get(p, 0),
+                                                "miss_ratio", json_array_get(p, 1),
+                                                "byte_miss_ratio", json_array_get(p, 2)));
+    }
+    for (size_t i = 0; i < m->n_targets; i++) {
+        double sz = size_for(pts, m->targets[i]);
+        json_array_append_new(needed,
+                              json_pack("{s:f, s:o}", "byte_hit_ratio", m->targets[i], "size",
+                                        isnan(sz) ? json_null() : json_integer((json_int_t)sz)));
+    }
+    json_array_append_new(
+        m->out, json_pack("{s:s, s:s, s:s, s:o, s:O, s:O, s:O, s:o, s:o}", "node", nid, "name",
+                          json_string_value(json_object_get(node, "name")) ?: "", "region",
+                          json_string_value(json_object_get(node, "region")) ?: "", "at",
+                          cp_time_json(json_integer_value(json_object_get(rec, "at_ms")) / 1000),
+                          "budget", json_object_get(curve, "budget"), "sample_rate",
+                          json_object_get(curve, "rate"), "sampled",
+                          json_object_get(curve, "sampled"), "points", points, "needed", needed));
+    json_decref(node);
+    json_decref(rec);
+    return true;
+}
+
+void cp_reports_mrc(struct cp_call *c)
+{
+    char node[CP_ID_MAX + 1], targets[128];
+    long nn = cp_query(c, "node", node, sizeof(node));
+    long nt = nn == -2 ? -2 : cp_query(c, "targets", targets, sizeof(targets));
+    if (nt == -2)
+        return;
+    struct mrc_ctx m = {.c = c, .node = nn > 0 ? node : NULL, .out = json_array()};
+    const char *t = nt > 0 ? targets : "0.8,0.9,0.95";
+    while (*t != '\0') {
+        char *end;
+        double v = strtod(t, &end);
+        if (end == t || !(v >= 0 && v <= 1) || m.n_targets == TMT_ARRAY_LEN(m.targets) ||
+            (*end != ',' && *end != '\0')) {
+            json_decref(m.out);
+            cp_reply_error(c, 400, "bad query",
+                           "targets is up to 8 byte hit ratios in [0, 1] separated by commas");
+            return;
+        }
+        m.targets[m.n_targets++] = v;
+        t = *end == ',' ? end + 1 : end;
+    }
+    if (cp_scan(c->cp, "mrc:", add_curve, &m, c) != 0) {
+        json_decref(m.out);
+        return;
+    }
+    cp_reply_json(c, 200, json_pack("{s:o}", "curves", m.out));
 }
 
 /* ---- the page ---- */

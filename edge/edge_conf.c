@@ -152,6 +152,22 @@ static const struct tmt_conf_key edge_keys[] = {
      .help = "the policy's clock: real seconds, or frozen at 0 (only to check a live edge against "
              "tomato-cachesim --decisions on a trace whose times are all 0)"},
     {.section = "cache",
+     .name = "mrc_rate",
+     .type = TMT_CONF_STR,
+     .offset = offsetof(struct edge_conf, mrc_rate),
+     .dflt = "0.01",
+     .help = "fraction of the keys sampled to estimate this edge's miss-ratio curve (the byte "
+             "miss ratio its policy would have from 1/16 to 16 times its budget, sent in report "
+             "batches); 0 = no estimate"},
+    {.section = "cache",
+     .name = "mrc_memory",
+     .type = TMT_CONF_SIZE,
+     .offset = offsetof(struct edge_conf, mrc_memory),
+     .dflt = "4MiB",
+     .min = 64 << 10,
+     .help = "memory bound of the miss-ratio-curve estimate (it samples fewer keys to stay "
+             "within it)"},
+    {.section = "cache",
      .name = "heuristic_max",
      .type = TMT_CONF_DURATION,
      .offset = offsetof(struct edge_conf, heuristic_max_ms),
@@ -237,6 +253,14 @@ static void check_prefixes(const struct tmt_conf_list *l, const char *key,
 
 static void edge_conf_check(const void *settings, struct tmt_conf_check *chk)
 {
+    {
+        const struct edge_conf *ec = settings;
+        char *end = NULL;
+        double r = strtod(ec->mrc_rate, &end);
+        if (end == ec->mrc_rate || *end != '\0' || !(r >= 0 && r <= 1))
+            tmt_conf_check_fail(chk, "cache.mrc_rate", "\"%s\" is not a rate in [0, 1]",
+                                ec->mrc_rate);
+    }
     const struct edge_conf *c = settings;
     check_prefixes(&c->tok_protect, "tokens.protect", chk);
     check_prefixes(&c->tok_public, "tokens.public", chk);

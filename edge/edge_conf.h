@@ -28,6 +28,8 @@ struct edge_conf {
     int64_t warm_zstd, cold_zstd;
     int policy;       /* enum tmt_policy_kind */
     int policy_clock; /* 0 real, 1 frozen */
+    char *mrc_rate;   /* cache.mrc_rate: sample rate of the miss-ratio-curve estimate, "0" = off */
+    uint64_t mrc_memory;
     uint64_t heuristic_max_ms;
     bool cdn_cache_control;
     char *cache_name; /* the Cache-Status entry's name */

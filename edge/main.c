@@ -174,6 +174,22 @@ static void node_report(json_t *body, void *arg)
                                   "tmt_http_response_time_total", labels);
         json_array_append_new(lat, json_integer((json_int_t)d));
     }
+    if (e->proxy != NULL) {
+        struct tmt_mrc_point pts[TMT_MRC_MAX_SIZES];
+        double rate;
+        uint64_t sampled, budget;
+        size_t n = edge_proxy_mrc(e->proxy, pts, TMT_MRC_MAX_SIZES, &rate, &sampled, &budget);
+        if (n > 0 && sampled > 0) {
+            json_t *arr = json_array();
+            for (size_t i = 0; i < n; i++)
+                json_array_append_new(arr, json_pack("[I, f, f]", (json_int_t)pts[i].size_bytes,
+                                                     pts[i].miss_ratio, pts[i].byte_miss_ratio));
+            json_object_set_new(body, "mrc",
+                                json_pack("{s:f, s:I, s:I, s:o}", "rate", rate, "sampled",
+                                          (json_int_t)sampled, "budget", (json_int_t)budget,
+                                          "points", arr));
+        }
+    }
     json_object_set_new(body, "role", json_string("edge"));
     json_object_set_new(body, "counters", counters);
     json_object_set_new(body, "gauges", gauges);

@@ -1534,6 +1534,8 @@ struct edge_proxy *edge_proxy_new(const struct edge_conf *c, unsigned n_workers,
         .zstd_level = {0, (int)c->warm_zstd, (int)c->cold_zstd},
         .start_ms = mono_ms(),
         .frozen_clock = c->policy_clock == 1,
+        .mrc_rate = strtod(c->mrc_rate, NULL),
+        .mrc_memory = c->mrc_memory,
     };
     p->store = edge_store_open(&so, err);
     if (p->store == NULL) {
@@ -1642,4 +1644,11 @@ void edge_proxy_set_fill_key(struct edge_proxy *p, const char *key, size_t len)
     ups_put(cur);
     if (u != NULL)
         ups_install(p, u);
+}
+
+size_t edge_proxy_mrc(struct edge_proxy *p, struct tmt_mrc_point *out, size_t cap, double *rate,
+                      uint64_t *sampled, uint64_t *budget)
+{
+    TMT_CHECK_OBJ(p, PROXY_MAGIC);
+    return edge_store_mrc(p->store, out, cap, rate, sampled, budget);
 }

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "edge_conf.h"
+#include "tmt/cache_mrc.h"
 #include "tmt/err.h"
 #include "tmt/server.h"
 
@@ -46,6 +47,10 @@ void edge_proxy_purge(struct tmt_http_req *req, struct edge_proxy *p);
  * blocks the calling loop while it runs). Any thread.
  */
 void edge_proxy_cache_report(struct tmt_http_req *req, struct edge_proxy *p, bool compact);
+
+/* The cache's miss-ratio-curve estimate (edge_store_mrc). Any thread. */
+size_t edge_proxy_mrc(struct edge_proxy *p, struct tmt_mrc_point *out, size_t cap, double *rate,
+                      uint64_t *sampled, uint64_t *budget);
 
 /* After the servers have stopped (no handler runs any more). NULL-safe. */
 /*

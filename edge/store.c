@@ -285,6 +285,8 @@ struct edge_store {
     struct edge_obj **hot;
     size_t hot_mask, hot_n;
     struct edge_obj *pending; /* the object tmt_tiers_access may admit */
+    struct tmt_mrc *mrc;      /* the miss-ratio-curve estimate, fed one access per request */
+    uint64_t budget_total;    /* the tiers' budgets summed */
     uint64_t bad[MAX_BAD];    /* keys found damaged during moves, removed after the call */
     unsigned n_bad;
     struct edge_store_stats st;
@@ -546,6 +548,21 @@ struct edge_store *edge_store_open(const struct edge_store_opts *o, struct tmt_e
                     "cache budgets leave nothing beyond the reserve of twice max_object_size");
         goto fail;
     }
+    s->budget_total = o->budget[0] + o->budget[1] + o->budget[2];
+    if (o->mrc_rate > 0) {
+        struct tmt_mrc_opts mo = {
+            .policy = o->policy,
+            .budget_bytes = o->budget[0] + o->budget[1] + o->budget[2],
+            .max_object = o->max_object,
+            .sample_rate = o->mrc_rate,
+            .memory_limit_bytes = o->mrc_memory,
+        };
+        struct tmt_err merr;
+        tmt_err_clear(&merr);
+        s->mrc = tmt_mrc_new(&mo, &merr);
+        if (s->mrc == NULL)
+            tmt_log(TMT_LOG_WARN, "cache", "no miss-ratio-curve estimate", "why=\"%s\"", merr.msg);
+    }
     for (unsigned t = TMT_TIER_WARM; t < TMT_TIER_N; t++) {
         if (o->budget[t] == 0)
             continue;
@@ -598,6 +615,7 @@ void edge_store_close(struct edge_store **sp)
     }
     free(s->hot);
     tmt_tiers_free(&s->tiers);
+    tmt_mrc_free(&s->mrc);
     for (unsigned t = 0; t < TMT_TIER_N; t++)
         tmt_kv_close(&s->kv[t]);
     pthread_mutex_destroy(&s->mu);
@@ -637,8 +655,11 @@ struct edge_obj *edge_store_get(struct edge_store *s, uint64_t hkey, struct tmt_
         edge_obj_unref(o);
         o = NULL;
     }
-    if (o != NULL)
+    if (o != NULL) {
         *tier = from;
+        if (s->mrc != NULL)
+            tmt_mrc_access(s->mrc, hkey, o->size, now_s(s, now_ms), hint);
+    }
 out:
     drop_bad(s);
     pthread_mutex_unlock(&s->mu);
@@ -661,6 +682,8 @@ enum tmt_tier edge_store_put(struct edge_store *s, struct edge_obj *o, uint64_t 
     s->pending = o;
     (void)tmt_tiers_access(s->tiers, o->hkey, o->size, now_s(s, now_ms), &o->hint);
     s->pending = NULL;
+    if (s->mrc != NULL) /* the miss that brought it */
+        tmt_mrc_access(s->mrc, o->hkey, o->size, now_s(s, now_ms), &o->hint);
     drop_bad(s);
     enum tmt_tier t = tmt_tiers_where(s->tiers, o->hkey);
     pthread_mutex_unlock(&s->mu);
@@ -782,4 +805,22 @@ uint64_t edge_store_disk_bytes(struct edge_store *s, enum tmt_tier t, bool compa
     if (compact)
         tmt_kv_compact(s->kv[t]);
     return tmt_kv_disk_bytes(s->kv[t]);
+}
+
+size_t edge_store_mrc(struct edge_store *s, struct tmt_mrc_point *out, size_t cap, double *rate,
+                      uint64_t *sampled, uint64_t *budget)
+{
+    TMT_CHECK_OBJ(s, STORE_MAGIC);
+    size_t n = 0;
+    *rate = 0;
+    *sampled = 0;
+    pthread_mutex_lock(&s->mu);
+    *budget = s->budget_total;
+    if (s->mrc != NULL) {
+        n = TMT_MIN(tmt_mrc_curve(s->mrc, out, cap), cap);
+        *rate = tmt_mrc_rate(s->mrc);
+        *sampled = tmt_mrc_sampled(s->mrc);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return n;
 }

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "tmt/base.h"
+#include "tmt/cache_mrc.h"
 #include "tmt/cache_tiers.h"
 #include "tmt/err.h"
 #include "tmt/http.h"
@@ -85,8 +86,10 @@ struct edge_store_opts {
     uint64_t max_object;
     const char *path[TMT_TIER_N]; /* warm and cold directories (hot: unused) */
     int zstd_level[TMT_TIER_N];
-    uint64_t start_ms; /* monotonic ms: the policy's clock is seconds since then */
-    bool frozen_clock; /* the policy's clock stays at 0 (replay checks) */
+    uint64_t start_ms;   /* monotonic ms: the policy's clock is seconds since then */
+    bool frozen_clock;   /* the policy's clock stays at 0 (replay checks) */
+    double mrc_rate;     /* miss-ratio-curve estimate (tmt/cache_mrc.h): sample rate, 0 = none */
+    uint64_t mrc_memory; /* and its memory bound */
 };
 
 struct edge_store_stats {
@@ -132,6 +135,14 @@ bool edge_store_remove(struct edge_store *s, uint64_t hkey);
 size_t edge_store_remove_group(struct edge_store *s, uint64_t group);
 
 void edge_store_stats(struct edge_store *s, struct edge_store_stats *out);
+
+/*
+ * The miss-ratio-curve estimate: up to cap points by increasing size (returns how many), the
+ * sample rate now, the requests sampled and the cache's budget (the sum of the tiers'); 0
+ * points when the estimate is off. Any thread.
+ */
+size_t edge_store_mrc(struct edge_store *s, struct tmt_mrc_point *out, size_t cap, double *rate,
+                      uint64_t *sampled, uint64_t *budget);
 
 /* Bytes on disk of tier t (after a compaction, for tests). */
 uint64_t edge_store_disk_bytes(struct edge_store *s, enum tmt_tier t, bool compact);

@@ -6,7 +6,8 @@
 //
 //   {"from", "to", "status", "totals": {region: {requests, hit_ratio, bytes_served}},
 //    "hit_ratio": {region: [[t, v]...]}, "bandwidth": {region: [[t, v]...]},
-//    "tiers": {node: {hot, warm, cold, miss}}, "problems": [...]}
+//    "tiers": {node: {hot, warm, cold, miss}}, "mrc": {node: {budget, points: [[size, v]...]}},
+//    "problems": [...]}
 //
 //   node reports.mjs --url http://127.0.0.1:8400/reports --email E --password P [--chromium PATH]
 //
@@ -85,7 +86,12 @@ try {
     for (const g of document.querySelectorAll('svg[data-chart="tiers"] g[data-node]')) {
       tiers[g.dataset.node] = Object.fromEntries([...g.querySelectorAll('rect')].map((r) => [r.dataset.tier, Number(r.dataset.v)]));
     }
-    return { from: Number(document.body.dataset.from), to: Number(document.body.dataset.to),
+    const mrc = {};
+    for (const g of document.querySelectorAll('svg[data-chart="mrc"] g[data-node]')) {
+      mrc[g.dataset.node] = { budget: Number(g.querySelector('line[data-budget]').dataset.budget),
+        points: [...g.querySelectorAll('circle')].map((c) => [Number(c.dataset.size), Number(c.dataset.v)]) };
+    }
+    return { from: Number(document.body.dataset.from), to: Number(document.body.dataset.to), mrc,
       status: document.getElementById('status').textContent, totals, tiers,
       hit_ratio: series('hit-ratio'), bandwidth: series('bandwidth') };
   });

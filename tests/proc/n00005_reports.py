@@ -79,7 +79,7 @@ class Reports(unittest.TestCase):
         self.start(Shield(self.root, os.path.join(self.dir, "shield"), *ssets,
                           "server.listen=127.0.0.1:%d" % sport))
         edge = self.start(Edge(*esets, "server.listen=127.0.0.1:%d" % eport,
-                               "node.report_interval=1s", "tokens.protect=",
+                               "node.report_interval=1s", "tokens.protect=", "cache.mrc_rate=1",
                                "cache.warm_path=" + os.path.join(self.dir, "warm"),
                                "cache.cold_path=" + os.path.join(self.dir, "cold")))
         self.assertTrue(wait_for(lambda: edge.metrics().get("tmt_edge_upstreams", 0) == 1))
@@ -130,6 +130,20 @@ class Reports(unittest.TestCase):
         minutes = report(group_by="minute")["rows"]
         self.assertEqual(sum(r["requests"] for r in minutes), t["requests"])
         self.assertEqual(report(group_by="node", region="us")["rows"], [])
+        # The miss-ratio curve (sampling every key here: exact): at sizes that hold everything,
+        # only the first request of each object misses (3 of 6 cache lookups).
+        st, doc, r = op.call("GET", "/v1/reports/mrc?node=%s&targets=0.5,0.99" % eid)
+        self.assertEqual(st, 200, r.body)
+        (curve,) = doc["curves"]
+        self.assertEqual((curve["node"], curve["region"], curve["sample_rate"]), (eid, "eu", 1))
+        sizes = [p["size"] for p in curve["points"]]
+        self.assertEqual(sizes, sorted(sizes))
+        self.assertGreater(len(sizes), 4)
+        self.assertTrue(sizes[0] < curve["budget"] < sizes[-1])
+        self.assertEqual(curve["points"][-1]["miss_ratio"], 0.5)
+        self.assertEqual(curve["needed"][0]["byte_hit_ratio"], 0.5)
+        self.assertIsNone(curve["needed"][1]["size"])  # never reached: compulsory misses
+        self.assertEqual(op.call("GET", "/v1/reports/mrc?targets=2")[0], 400)
         st, _, r = op.call("GET", "/v1/reports/cache?group_by=node&format=csv")
         rows = list(csv.DictReader(io.StringIO(r.body.decode())))
         self.assertEqual((rows[0]["key"], int(rows[0]["requests"])), (eid, t["requests"]))

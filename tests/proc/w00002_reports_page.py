@@ -1,6 +1,6 @@
 """The /reports page in headless Chromium: an operator logs in through the page, which draws hit
-ratio and bandwidth over time per region, and hits per tier per node, as SVG from
-GET /v1/reports/cache. Every plotted value is read back from the page and compared with the API's
+ratio and bandwidth over time per region, hits per tier per node (GET /v1/reports/cache) and
+each edge's miss-ratio curve (GET /v1/reports/mrc), as SVG. Every plotted value is read back from the page and compared with the API's
 JSON for the same window, and the page must raise no error, log none to the console, and make no
 request that fails. Two edges in two regions report through the control plane.
 
@@ -84,7 +84,7 @@ class ReportsPage(unittest.TestCase):
             port = free_port()
             nid, sets = self.node(op, "edge", name, port, region=region)
             e = self.start(Edge(*sets, "server.listen=127.0.0.1:%d" % port,
-                                "node.report_interval=1s", "tokens.protect=",
+                                "node.report_interval=1s", "tokens.protect=", "cache.mrc_rate=1",
                                 "cache.warm_path=" + os.path.join(self.dir, name, "warm"),
                                 "cache.cold_path=" + os.path.join(self.dir, name, "cold")))
             edges[region] = (nid, port, e)
@@ -140,6 +140,13 @@ class ReportsPage(unittest.TestCase):
         self.assertEqual(page["tiers"], want_tiers)
         self.assertEqual(page["tiers"][edges["eu"][0]]["hot"], 3)
         self.assertEqual(page["tiers"][edges["us"][0]]["miss"], 2)
+        # The miss-ratio curves: the page's points are the API's, per edge.
+        st, doc, _ = op.call("GET", "/v1/reports/mrc")
+        want_mrc = {c["node"]: {"budget": c["budget"],
+                                "points": [[p["size"], p["byte_miss_ratio"]] for p in c["points"]]}
+                    for c in doc["curves"]}
+        self.assertEqual(set(want_mrc), {edges["eu"][0], edges["us"][0]})
+        self.assertEqual(page["mrc"], want_mrc)
 
 
 def time_of(iso):
