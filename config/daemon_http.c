@@ -101,6 +101,8 @@ int tmt_daemon_http_init(struct tmt_daemon_http *dh, struct tmt_loop *loop,
         .metrics = dh->metrics,
         .metrics_shard = 0,
         .access_log_fd = dh->access_log_fd,
+        .on_done = o->on_done,
+        .on_done_arg = o->on_done_arg,
     };
     tmt_http_conf_limits(o->http, &so.limits);
     dh->server = tmt_server_new(&so, err);

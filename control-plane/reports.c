@@ -92,6 +92,66 @@ static bool hex_ok(const char *s, size_t max)
     return true;
 }
 
+#define BUCKET_ASSETS 200 /* per bucket, the busiest kept */
+
+/* Top assets as edges send them: at most 100 {"asset","requests","bytes"}. */
+static bool assets_ok(json_t *a)
+{
+    if (a == NULL)
+        return true;
+    if (!json_is_array(a) || json_array_size(a) > 100)
+        return false;
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        json_t *x = json_array_get(a, i);
+        const char *id = json_string_value(json_object_get(x, "asset"));
+        json_t *r = json_object_get(x, "requests"), *b = json_object_get(x, "bytes");
+        if (!json_is_object(x) || json_object_size(x) != 3 || id == NULL ||
+            !cp_id_ok((struct tmt_slice){id, strlen(id)}, CP_ID_MAX) || !json_is_integer(r) ||
+            json_integer_value(r) < 0 || !json_is_integer(b) || json_integer_value(b) < 0)
+            return false;
+    }
+    return true;
+}
+
+static int by_requests_desc(const void *x, const void *y)
+{
+    json_int_t a = json_integer_value(json_array_get(*(json_t *const *)x, 0));
+    json_int_t b = json_integer_value(json_array_get(*(json_t *const *)y, 0));
+    return a < b ? 1 : a > b ? -1 : 0;
+}
+
+/* Adds top assets into obj ({asset: [requests, bytes]}), keeping the busiest BUCKET_ASSETS. */
+static void assets_add(json_t *obj, json_t *top)
+{
+    for (size_t i = 0; i < json_array_size(top); i++) {
+        json_t *x = json_array_get(top, i);
+        const char *id = json_string_value(json_object_get(x, "asset"));
+        json_t *was = json_object_get(obj, id);
+        json_int_t r = json_integer_value(json_object_get(x, "requests")) +
+                       json_integer_value(json_array_get(was, 0));
+        json_int_t b = json_integer_value(json_object_get(x, "bytes")) +
+                       json_integer_value(json_array_get(was, 1));
+        json_object_set_new(obj, id, json_pack("[I, I]", r, b));
+    }
+    size_t n = json_object_size(obj);
+    if (n <= BUCKET_ASSETS)
+        return;
+    json_t **vals = tmt_xcalloc(n, sizeof(*vals));
+    const char *k;
+    json_t *v;
+    size_t i = 0;
+    json_object_foreach(obj, k, v) vals[i++] = v;
+    qsort(vals, n, sizeof(*vals), by_requests_desc);
+    json_int_t cut = json_integer_value(json_array_get(vals[BUCKET_ASSETS - 1], 0));
+    free(vals);
+    void *tmp;
+    json_object_foreach_safe(obj, tmp, k, v)
+    {
+        if (json_integer_value(json_array_get(v, 0)) < cut)
+            json_object_del(obj, k);
+    }
+}
+
 /* A miss-ratio curve as edges send it (absent is fine). */
 static bool mrc_ok(json_t *m)
 {
@@ -205,6 +265,15 @@ static json_t *bucket_add(json_t *bucket, json_t *b, const char *region)
     }
     if (json_is_object(json_object_get(b, "gauges")))
         json_object_update(g, json_object_get(b, "gauges"));
+    json_t *top = json_object_get(b, "top_assets");
+    if (json_array_size(top) > 0) {
+        json_t *a = json_object_get(bucket, "a");
+        if (!json_is_object(a)) {
+            a = json_object();
+            json_object_set_new(bucket, "a", a);
+        }
+        assets_add(a, top);
+    }
     json_t *lat = json_object_get(bucket, "lat");
     if (!json_is_array(lat)) {
         lat = json_array();
@@ -255,6 +324,8 @@ void cp_reports_take(struct cp_call *c)
         if (!json_is_integer(x) || json_integer_value(x) < 0)
             why = "\"latency_ms\" holds non-negative integers";
     }
+    if (why == NULL && !assets_ok(json_object_get(b, "top_assets")))
+        why = "\"top_assets\" is at most 100 {\"asset\", \"requests\", \"bytes\"}";
     if (why == NULL && !mrc_ok(json_object_get(b, "mrc")))
         why = "\"mrc\" is {\"rate\", \"sampled\", \"budget\", \"points\": [[size, miss_ratio, "
               "byte_miss_ratio], ...]} with at most 64 points by increasing size, ratios in [0, 1]";
@@ -386,8 +457,9 @@ static int64_t parse_time(const char *s)
     return (int64_t)timegm(&tm);
 }
 
-enum group { G_TOTAL, G_NODE, G_REGION, G_MINUTE, G_HOUR, G_DAY };
-static const char *const group_names[] = {"total", "node", "region", "minute", "hour", "day"};
+enum group { G_TOTAL, G_NODE, G_REGION, G_MINUTE, G_HOUR, G_DAY, G_ASSET };
+static const char *const group_names[] = {"total", "node", "region", "minute",
+                                          "hour",  "day",  "asset"};
 
 struct row {
     char key[80];
@@ -440,6 +512,8 @@ static void time_key(char *out, size_t cap, int64_t unix_s, enum group g)
     strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+static json_int_t cnt(json_t *c, const char *k);
+
 static bool add_bucket(void *arg, struct tmt_slice rest, struct tmt_slice val)
 {
     struct query *q = arg;
@@ -452,6 +526,24 @@ static bool add_bucket(void *arg, struct tmt_slice rest, struct tmt_slice val)
         return true;
     const char *region = json_string_value(json_object_get(b, "region")) ?: "";
     if (q->region != NULL && strcmp(q->region, region) != 0) {
+        json_decref(b);
+        return true;
+    }
+    if (q->group == G_ASSET) {
+        /* Per asset: the busiest assets each batch named, summed. */
+        const char *id;
+        json_t *v;
+        json_object_foreach(json_object_get(b, "a"), id, v)
+        {
+            struct row *r = row_for(q, id);
+            json_object_set_new(r->nodes, nid, json_true());
+            json_object_set_new(
+                r->c, "requests",
+                json_integer(cnt(r->c, "requests") + json_integer_value(json_array_get(v, 0))));
+            json_object_set_new(
+                r->c, "bytes_served",
+                json_integer(cnt(r->c, "bytes_served") + json_integer_value(json_array_get(v, 1))));
+        }
         json_decref(b);
         return true;
     }
@@ -590,6 +682,59 @@ static int by_key(const void *a, const void *b)
     return strcmp(((const struct row *)a)->key, ((const struct row *)b)->key);
 }
 
+static int by_requests(const void *a, const void *b)
+{
+    json_int_t x = cnt(((const struct row *)a)->c, "requests");
+    json_int_t y = cnt(((const struct row *)b)->c, "requests");
+    if (x != y)
+        return x < y ? 1 : -1;
+    return strcmp(((const struct row *)a)->key, ((const struct row *)b)->key);
+}
+
+static void csv_put(char **buf, size_t *len, size_t *cap, const char *s);
+
+/*
+ * group_by=asset: the busiest assets (at most 100), by requests. Counts come from each batch's
+ * top assets (Space-Saving on the edges), so an asset outside a batch's top is not counted there.
+ */
+static void reply_assets(struct cp_call *c, struct query *q, bool csv, int64_t from, int64_t to)
+{
+    json_int_t all_r = 0, all_b = 0;
+    for (size_t i = 0; i < q->n_rows; i++) {
+        all_r += cnt(q->rows[i].c, "requests");
+        all_b += cnt(q->rows[i].c, "bytes_served");
+    }
+    size_t n = TMT_MIN(q->n_rows, (size_t)100);
+    if (csv) {
+        size_t len = 0, cap = 4096;
+        char *buf = tmt_xmalloc(cap);
+        csv_put(&buf, &len, &cap, "asset,requests,bytes_served,nodes\n");
+        for (size_t i = 0; i < n; i++) {
+            char line[200];
+            snprintf(line, sizeof(line), "%s,%lld,%lld,%zu\n", q->rows[i].key,
+                     (long long)cnt(q->rows[i].c, "requests"),
+                     (long long)cnt(q->rows[i].c, "bytes_served"),
+                     json_object_size(q->rows[i].nodes));
+            csv_put(&buf, &len, &cap, line);
+        }
+        cp_reply_text(c, 200, buf, len, "text/csv");
+        return;
+    }
+    json_t *rows = json_array();
+    for (size_t i = 0; i < n; i++) {
+        struct row *r = &q->rows[i];
+        json_int_t rq = cnt(r->c, "requests"), by = cnt(r->c, "bytes_served");
+        json_array_append_new(rows, json_pack("{s:s, s:I, s:I, s:f, s:f, s:i}", "key", r->key,
+                                              "requests", rq, "bytes_served", by, "request_share",
+                                              ratio(rq, all_r), "byte_share", ratio(by, all_b),
+                                              "nodes", (int)json_object_size(r->nodes)));
+    }
+    cp_reply_json(c, 200,
+                  json_pack("{s:o, s:o, s:s, s:s, s:o}", "from", cp_time_json(from), "to",
+                            cp_time_json(to), "resolution", res_names[q->res], "group_by", "asset",
+                            "rows", rows));
+}
+
 static void csv_num(char **buf, size_t *len, size_t *cap, json_t *v)
 {
     char t[64];
@@ -710,9 +855,7 @@ void cp_reports_cache(struct cp_call *c)
         }
         if (!known) {
             cp_reply_error(c, 400, "bad query",
-                           strcmp(group, "asset") == 0
-                               ? "group_by=asset: per-asset counts are not collected yet"
-                               : "group_by is total, node, region, minute, hour or day");
+                           "group_by is total, node, region, minute, hour, day or asset");
             return;
         }
     }
@@ -763,7 +906,11 @@ void cp_reports_cache(struct cp_call *c)
             goto out;
     }
     if (q.n_rows > 1)
-        qsort(q.rows, q.n_rows, sizeof(*q.rows), by_key);
+        qsort(q.rows, q.n_rows, sizeof(*q.rows), q.group == G_ASSET ? by_requests : by_key);
+    if (q.group == G_ASSET) {
+        reply_assets(c, &q, csv, from, to);
+        goto out;
+    }
     json_t *rows = json_array();
     for (size_t i = 0; i < q.n_rows; i++)
         json_array_append_new(rows, row_json(&q, &q.rows[i]));

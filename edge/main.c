@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "edge_conf.h"
+#include "assets.h"
 #include "proxy.h"
 #include "tokens.h"
 #include "tmt/config.h"
@@ -32,7 +33,8 @@ static const struct tmt_prog edge_prog = {
     .n_flags = TMT_ARRAY_LEN(edge_flags),
 };
 
-#define REPORT_N 48 /* at least TMT_ARRAY_LEN(report_fields) + TIME_BUCKETS */
+#define REPORT_TOP_ASSETS 20 /* the busiest assets of each report batch */
+#define REPORT_N 48          /* at least TMT_ARRAY_LEN(report_fields) + TIME_BUCKETS */
 
 struct edge {
     struct tmt_daemon_http http;
@@ -40,6 +42,7 @@ struct edge {
     struct edge_tokens *tokens;
     struct edge_proxy *proxy;
     struct tmt_node *node;
+    struct edge_assets *assets;     /* requests and bytes per asset, for report batches */
     uint64_t report_last[REPORT_N]; /* counter totals at the last report batch */
 };
 
@@ -190,10 +193,30 @@ static void node_report(json_t *body, void *arg)
                                           "points", arr));
         }
     }
+    if (e->assets != NULL) {
+        struct edge_asset_count top[REPORT_TOP_ASSETS];
+        size_t n = edge_assets_take(e->assets, top, REPORT_TOP_ASSETS);
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(arr, json_pack("{s:s, s:I, s:I}", "asset", top[i].asset,
+                                                 "requests", (json_int_t)top[i].requests, "bytes",
+                                                 (json_int_t)top[i].bytes));
+        json_object_set_new(body, "top_assets", arr);
+    }
     json_object_set_new(body, "role", json_string("edge"));
     json_object_set_new(body, "counters", counters);
     json_object_set_new(body, "gauges", gauges);
     json_object_set_new(body, "latency_ms", lat);
+}
+
+/* Each finished request of the main listener: counted for its asset (/v/{asset}/...). */
+static void edge_on_done(void *arg, const struct tmt_http_req *req, int status, uint64_t bytes)
+{
+    (void)status;
+    struct edge *e = arg;
+    if (e->assets != NULL)
+        edge_assets_count(e->assets, req->worker,
+                          req->log_path.p != NULL ? req->log_path : req->path, bytes);
 }
 
 static void edge_handle(struct tmt_http_req *req, void *arg)
@@ -281,9 +304,12 @@ static int edge_start(struct tmt_loop *loop, struct tmt_conf_snap *snap, void *a
         .handler_arg = e,
         .admin_handler = edge_admin,
         .admin_arg = e,
+        .on_done = edge_on_done,
+        .on_done_arg = e,
     };
     if (tmt_daemon_http_init(&e->http, loop, &o, &err) != 0)
         goto fail;
+    e->assets = edge_assets_new(e->http.workers);
     /* Requests arrive only after start, so the handler's state can be made between the phases;
      * the static files get one open-file cache per worker. */
     /* A managed edge takes its shields from the control plane: it proxies from the start. */
@@ -350,6 +376,7 @@ static void edge_exit(void *arg)
     edge_tokens_free(&e->tokens);
     tmt_daemon_http_fini(&e->http);
     tmt_static_free(&e->st);
+    edge_assets_free(&e->assets);
 }
 
 /* Settings the control plane pushed before the last stop, from the node's state file. */

@@ -259,6 +259,8 @@ void srv_req_log(struct worker *w, struct req *r)
     while (b < TMT_ARRAY_LEN(upper) && dur > upper[b])
         b++;
     tmt_metric_inc(w->m, SM_TIME_1MS + b);
+    if (w->s->opts.on_done != NULL)
+        w->s->opts.on_done(w->s->opts.on_done_arg, &r->pub, r->status, r->body_sent);
     if (w->s->opts.access_log_fd < 0)
         return;
     if (w->alog == NULL)

@@ -91,7 +91,11 @@ try {
       mrc[g.dataset.node] = { budget: Number(g.querySelector('line[data-budget]').dataset.budget),
         points: [...g.querySelectorAll('circle')].map((c) => [Number(c.dataset.size), Number(c.dataset.v)]) };
     }
-    return { from: Number(document.body.dataset.from), to: Number(document.body.dataset.to), mrc,
+    const assets = [...document.querySelectorAll('svg[data-chart="assets"] g[data-asset]')].map((g) => {
+      const r = g.querySelector('rect');
+      return [g.dataset.asset, Number(r.dataset.v), Number(r.dataset.bytes)];
+    });
+    return { from: Number(document.body.dataset.from), to: Number(document.body.dataset.to), mrc, assets,
       status: document.getElementById('status').textContent, totals, tiers,
       hit_ratio: series('hit-ratio'), bandwidth: series('bandwidth') };
   });

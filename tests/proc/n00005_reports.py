@@ -130,6 +130,12 @@ class Reports(unittest.TestCase):
         minutes = report(group_by="minute")["rows"]
         self.assertEqual(sum(r["requests"] for r in minutes), t["requests"])
         self.assertEqual(report(group_by="node", region="us")["rows"], [])
+        # Per asset: every request under /v/film-v1/ (the 404 too), with the bytes it got.
+        (a,) = report(group_by="asset")["rows"]
+        self.assertEqual((a["key"], a["requests"], a["bytes_served"], a["request_share"]),
+                         ("film-v1", 6, t["bytes_served"], 1.0))
+        st, _, r = op.call("GET", "/v1/reports/cache?group_by=asset&format=csv")
+        self.assertEqual(r.body.decode().splitlines()[1].split(",")[:2], ["film-v1", "6"])
         # The miss-ratio curve (sampling every key here: exact): at sizes that hold everything,
         # only the first request of each object misses (3 of 6 cache lookups).
         st, doc, r = op.call("GET", "/v1/reports/mrc?node=%s&targets=0.5,0.99" % eid)
@@ -163,6 +169,7 @@ class Reports(unittest.TestCase):
         self.assertTrue(t2, totals())
         self.assertEqual(t2["hits_by_tier"]["hot"], 7)
         self.assertEqual(t2["hit_bytes_by_tier"]["hot"], 6 * n1 + n2)
+        self.assertEqual(report(group_by="asset")["rows"][0]["requests"], 10)
 
         # A batch sent twice counts once; bad batches are refused.
         node = Api(cp.port, ecred)
@@ -180,7 +187,7 @@ class Reports(unittest.TestCase):
             self.assertEqual(node.call("POST", path, bad)[0], 422, bad)
         self.assertEqual(node.call("POST", path, dict(batch, colour=1))[0], 400)
         self.assertEqual(totals()["requests"] - base, 15)
-        for q in ("group_by=asset", "group_by=x", "from=yesterday", "format=xml",
+        for q in ("group_by=x", "from=yesterday", "format=xml",
                   "resolution=week", "from=100&to=50"):
             self.assertEqual(op.call("GET", "/v1/reports/cache?" + q)[0], 400, q)
         self.assertEqual(Api(cp.port).call("GET", "/v1/reports/cache")[0], 401)

@@ -147,6 +147,11 @@ class ReportsPage(unittest.TestCase):
                     for c in doc["curves"]}
         self.assertEqual(set(want_mrc), {edges["eu"][0], edges["us"][0]})
         self.assertEqual(page["mrc"], want_mrc)
+        # The top assets: the one asset, with all 7 requests.
+        want_assets = [[x["key"], x["requests"], x["bytes_served"]]
+                       for x in rows("group_by=asset")[:10]]
+        self.assertEqual(page["assets"], want_assets)
+        self.assertEqual(page["assets"][0][:2], ["film-v1", 7])
 
 
 def time_of(iso):

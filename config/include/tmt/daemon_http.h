@@ -38,6 +38,9 @@ struct tmt_daemon_http_opts {
     /* The daemon's own admin paths, tried after /metrics and /healthz; NULL: 404. */
     tmt_http_handler_fn *admin_handler;
     void *admin_arg;
+    /* Per finished request of the main server (tmt_server_opts.on_done); NULL: none. */
+    void (*on_done)(void *arg, const struct tmt_http_req *req, int status, uint64_t body_bytes);
+    void *on_done_arg;
 };
 
 struct tmt_daemon_http {

@@ -108,6 +108,13 @@ struct tmt_server_opts {
     struct tmt_metrics *metrics;
     unsigned metrics_shard;
     int access_log_fd; /* -1: no access log; lines are written in batches */
+    /*
+     * Called once per finished request (when its access log line would be written), on the
+     * worker that served it, with the status and the body bytes sent; NULL: none. For per-path
+     * accounting: it must be quick and must not touch req after returning.
+     */
+    void (*on_done)(void *arg, const struct tmt_http_req *req, int status, uint64_t body_bytes);
+    void *on_done_arg;
 };
 
 struct tmt_server;
