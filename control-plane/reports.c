@@ -244,6 +244,8 @@ static json_t *bucket_add(json_t *bucket, json_t *b, const char *region)
         bucket = json_pack("{s:s, s:i, s:{}, s:{}, s:[]}", "region", region, "batches", 0, "c", "g",
                            "lat");
     json_object_set_new(bucket, "region", json_string(region));
+    const char *role = json_string_value(json_object_get(b, "role"));
+    json_object_set_new(bucket, "role", json_string(role != NULL ? role : "edge"));
     json_object_set_new(bucket, "batches",
                         json_integer(json_integer_value(json_object_get(bucket, "batches")) + 1));
     json_t *sums = json_object_get(bucket, "c");
@@ -324,6 +326,10 @@ void cp_reports_take(struct cp_call *c)
         if (!json_is_integer(x) || json_integer_value(x) < 0)
             why = "\"latency_ms\" holds non-negative integers";
     }
+    const char *role = json_string_value(json_object_get(b, "role"));
+    if (why == NULL && json_object_get(b, "role") != NULL &&
+        (role == NULL || (strcmp(role, "edge") != 0 && strcmp(role, "shield") != 0)))
+        why = "\"role\" is edge or shield";
     if (why == NULL && !assets_ok(json_object_get(b, "top_assets")))
         why = "\"top_assets\" is at most 100 {\"asset\", \"requests\", \"bytes\"}";
     if (why == NULL && !mrc_ok(json_object_get(b, "mrc")))
@@ -477,8 +483,8 @@ struct query {
     struct cp_call *c;
     enum res res;
     enum group group;
-    int64_t p0, p1; /* periods of the window, inclusive */
-    const char *node, *region;
+    int64_t p0, p1;                   /* periods of the window, inclusive */
+    const char *node, *region, *role; /* filters; NULL: all */
     struct row *rows;
     size_t n_rows;
     int64_t period; /* being scanned */
@@ -525,7 +531,9 @@ static bool add_bucket(void *arg, struct tmt_slice rest, struct tmt_slice val)
     if (b == NULL)
         return true;
     const char *region = json_string_value(json_object_get(b, "region")) ?: "";
-    if (q->region != NULL && strcmp(q->region, region) != 0) {
+    const char *role = json_string_value(json_object_get(b, "role")) ?: "edge";
+    if ((q->region != NULL && strcmp(q->region, region) != 0) ||
+        (q->role != NULL && strcmp(q->role, role) != 0)) {
         json_decref(b);
         return true;
     }
@@ -620,7 +628,8 @@ static json_t *row_json(const struct query *q, struct row *r)
 {
     json_t *c = r->c;
     json_int_t hot = cnt(c, "hit_hot"), warm = cnt(c, "hit_warm"), cold = cnt(c, "hit_cold");
-    json_int_t hits = hot + warm + cold + cnt(c, "stale") + cnt(c, "revalidated");
+    /* Edges report hits per tier; shields one "hit" (their cache of packaged objects). */
+    json_int_t hits = hot + warm + cold + cnt(c, "stale") + cnt(c, "revalidated") + cnt(c, "hit");
     json_int_t lookups = hits + cnt(c, "miss") + cnt(c, "pass");
     json_int_t bh = cnt(c, "hit_bytes_hot"), bw = cnt(c, "hit_bytes_warm"),
                bc = cnt(c, "hit_bytes_cold");
@@ -835,8 +844,15 @@ void cp_reports_cache(struct cp_call *c)
     long nfo = nr == -2 ? -2 : cp_query(c, "format", fmt, sizeof(fmt));
     long nn = nfo == -2 ? -2 : cp_query(c, "node", node, sizeof(node));
     long nre = nn == -2 ? -2 : cp_query(c, "region", region, sizeof(region));
-    if (nre == -2)
+    char role[16];
+    long nro = nre == -2 ? -2 : cp_query(c, "role", role, sizeof(role));
+    if (nro == -2)
         return;
+    if (nro > 0 && strcmp(role, "edge") != 0 && strcmp(role, "shield") != 0 &&
+        strcmp(role, "all") != 0) {
+        cp_reply_error(c, 400, "bad query", "role is edge (the default), shield or all");
+        return;
+    }
     int64_t to = nt > 0 ? parse_time(to_s) : c->now;
     int64_t from = nf > 0 ? parse_time(from_s) : to - 3600;
     if (from < 0 || to < 0 || from > to) {
@@ -891,6 +907,8 @@ void cp_reports_cache(struct cp_call *c)
     }
     q.node = nn > 0 ? node : NULL;
     q.region = nre > 0 ? region : NULL;
+    /* Edges by default: a shield's requests are the edges' misses, counted again. */
+    q.role = nro <= 0 ? "edge" : strcmp(role, "all") == 0 ? NULL : role;
     q.p0 = from * 1000 / res_ms[q.res];
     q.p1 = to * 1000 / res_ms[q.res];
     if (q.p1 - q.p0 > 20000) {

@@ -34,7 +34,7 @@ static const struct tmt_prog edge_prog = {
 };
 
 #define REPORT_TOP_ASSETS 20 /* the busiest assets of each report batch */
-#define REPORT_N 48          /* at least TMT_ARRAY_LEN(report_fields) + TIME_BUCKETS */
+#define REPORT_N 48          /* at least TMT_ARRAY_LEN(report_fields) + TMT_NODE_REPORT_LATENCY */
 
 struct edge {
     struct tmt_daemon_http http;
@@ -108,10 +108,7 @@ static void node_heartbeat(json_t *body, void *arg)
 }
 
 /* What report batches carry: counters as deltas since the last batch, gauges as they are. */
-static const struct {
-    const char *field, *name, *labels;
-    bool gauge;
-} report_fields[] = {
+static const struct tmt_node_report_field report_fields[] = {
     {"requests", "tmt_http_requests_total", NULL, false},
     {"hit_hot", "tmt_edge_requests_total", "result=\"hit_hot\"", false},
     {"hit_warm", "tmt_edge_requests_total", "result=\"hit_warm\"", false},
@@ -139,44 +136,15 @@ static const struct {
     {"bytes_warm", "tmt_edge_cache_bytes", "tier=\"warm\"", true},
     {"bytes_cold", "tmt_edge_cache_bytes", "tier=\"cold\"", true},
 };
-static const char *const time_buckets[] = {"1",   "2",   "5",    "10",   "20",   "50",    "100",
-                                           "200", "500", "1000", "2000", "5000", "10000", "inf"};
-#define TIME_BUCKETS TMT_ARRAY_LEN(time_buckets)
-_Static_assert(TMT_ARRAY_LEN(report_fields) + TMT_ARRAY_LEN(time_buckets) <= REPORT_N,
+_Static_assert(TMT_ARRAY_LEN(report_fields) + TMT_NODE_REPORT_LATENCY <= REPORT_N,
                "report_last holds every reported counter");
-
-static uint64_t report_delta(struct edge *e, size_t i, const char *name, const char *labels)
-{
-    long slot = tmt_metrics_find(e->http.metrics, name, labels);
-    uint64_t v = slot >= 0 ? tmt_metrics_value(e->http.metrics, (size_t)slot) : 0;
-    uint64_t d = v - e->report_last[i];
-    e->report_last[i] = v;
-    return d;
-}
 
 /* A report batch: the cache's counters since the last one, for cache-hit reports. */
 static void node_report(json_t *body, void *arg)
 {
     struct edge *e = arg;
-    json_t *counters = json_object(), *gauges = json_object(), *lat = json_array();
-    for (size_t i = 0; i < TMT_ARRAY_LEN(report_fields); i++) {
-        if (report_fields[i].gauge) {
-            long slot =
-                tmt_metrics_find(e->http.metrics, report_fields[i].name, report_fields[i].labels);
-            uint64_t v = slot >= 0 ? tmt_metrics_value(e->http.metrics, (size_t)slot) : 0;
-            json_object_set_new(gauges, report_fields[i].field, json_integer((json_int_t)v));
-        } else {
-            uint64_t d = report_delta(e, i, report_fields[i].name, report_fields[i].labels);
-            json_object_set_new(counters, report_fields[i].field, json_integer((json_int_t)d));
-        }
-    }
-    for (size_t b = 0; b < TIME_BUCKETS; b++) {
-        char labels[32];
-        snprintf(labels, sizeof(labels), "ms=\"%s\"", time_buckets[b]);
-        uint64_t d = report_delta(e, TMT_ARRAY_LEN(report_fields) + b,
-                                  "tmt_http_response_time_total", labels);
-        json_array_append_new(lat, json_integer((json_int_t)d));
-    }
+    tmt_node_report_metrics(body, e->http.metrics, report_fields, TMT_ARRAY_LEN(report_fields),
+                            e->report_last);
     if (e->proxy != NULL) {
         struct tmt_mrc_point pts[TMT_MRC_MAX_SIZES];
         double rate;
@@ -204,9 +172,6 @@ static void node_report(json_t *body, void *arg)
         json_object_set_new(body, "top_assets", arr);
     }
     json_object_set_new(body, "role", json_string("edge"));
-    json_object_set_new(body, "counters", counters);
-    json_object_set_new(body, "gauges", gauges);
-    json_object_set_new(body, "latency_ms", lat);
 }
 
 /* Each finished request of the main listener: counted for its asset (/v/{asset}/...). */

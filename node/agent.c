@@ -787,3 +787,39 @@ char *tmt_node_pushed_at_start(const struct tmt_node_conf *c)
     json_decref(o);
     return out;
 }
+
+/* ---- report helpers ---- */
+
+static uint64_t metric_now(const struct tmt_metrics *m, const char *name, const char *labels)
+{
+    long slot = tmt_metrics_find(m, name, labels);
+    return slot >= 0 ? tmt_metrics_value(m, (size_t)slot) : 0;
+}
+
+void tmt_node_report_metrics(json_t *body, const struct tmt_metrics *m,
+                             const struct tmt_node_report_field *f, size_t n, uint64_t *last)
+{
+    static const char *const upper[TMT_NODE_REPORT_LATENCY] = {
+        "1",   "2",   "5",    "10",   "20",   "50",    "100",
+        "200", "500", "1000", "2000", "5000", "10000", "inf"};
+    json_t *counters = json_object(), *gauges = json_object(), *lat = json_array();
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v = metric_now(m, f[i].metric, f[i].labels);
+        if (f[i].gauge) {
+            json_object_set_new(gauges, f[i].field, json_integer((json_int_t)v));
+        } else {
+            json_object_set_new(counters, f[i].field, json_integer((json_int_t)(v - last[i])));
+            last[i] = v;
+        }
+    }
+    for (size_t b = 0; b < TMT_NODE_REPORT_LATENCY; b++) {
+        char labels[32];
+        snprintf(labels, sizeof(labels), "ms=\"%s\"", upper[b]);
+        uint64_t v = metric_now(m, "tmt_http_response_time_total", labels);
+        json_array_append_new(lat, json_integer((json_int_t)(v - last[n + b])));
+        last[n + b] = v;
+    }
+    json_object_set_new(body, "counters", counters);
+    json_object_set_new(body, "gauges", gauges);
+    json_object_set_new(body, "latency_ms", lat);
+}

@@ -37,6 +37,27 @@ static const struct tmt_prog shield_prog = {
 };
 
 static struct tmt_daemon_http shield_http;
+/* What the shield's report batches carry (counters as deltas, for cache-hit reports): its
+ * packaged-object cache outcomes, the bytes it served, and what it packaged (its "upstream"). */
+static const struct tmt_node_report_field report_fields[] = {
+    {"requests", "tmt_http_requests_total", NULL, false},
+    {"hit", "tmt_shield_requests_total", "result=\"hit\"", false},
+    {"miss", "tmt_shield_requests_total", "result=\"miss\"", false},
+    {"bytes_served", "tmt_http_response_body_bytes_total", NULL, false},
+    {"upstream_requests", "tmt_shield_packaged_total", NULL, false},
+    {"upstream_bytes", "tmt_shield_packaged_bytes_total", NULL, false},
+    {"responses_4xx", "tmt_http_responses_total", "code=\"4xx\"", false},
+    {"responses_5xx", "tmt_http_responses_total", "code=\"5xx\"", false},
+};
+static uint64_t report_last[TMT_ARRAY_LEN(report_fields) + TMT_NODE_REPORT_LATENCY];
+
+static void node_report(json_t *body, void *arg)
+{
+    (void)arg;
+    tmt_node_report_metrics(body, shield_http.metrics, report_fields, TMT_ARRAY_LEN(report_fields),
+                            report_last);
+    json_object_set_new(body, "role", json_string("shield"));
+}
 static struct shield *shield;
 static struct tmt_node *node;
 static struct shield_jobs *jobs;
@@ -145,7 +166,7 @@ static int shield_start(struct tmt_loop *loop, struct tmt_conf_snap *snap, void 
     jobs_ev = event_new(tmt_loop_base(loop), -1, EV_PERSIST, jobs_tick, NULL);
     struct timeval second = {1, 0};
     event_add(jobs_ev, &second);
-    static const struct tmt_node_hooks hooks = {.apply = node_apply};
+    static const struct tmt_node_hooks hooks = {.apply = node_apply, .report = node_report};
     node = tmt_node_start(loop, &c->node, TMT_VERSION, &hooks, shield_http.main_shard, &err);
     if (node == NULL && err.code != TMT_OK)
         goto fail;

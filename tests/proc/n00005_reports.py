@@ -77,7 +77,7 @@ class Reports(unittest.TestCase):
         _, _, ssets = self.node(op, "shield", "shield-1", sport)
         eid, ecred, esets = self.node(op, "edge", "edge-1", eport, region="eu")
         self.start(Shield(self.root, os.path.join(self.dir, "shield"), *ssets,
-                          "server.listen=127.0.0.1:%d" % sport))
+                          "server.listen=127.0.0.1:%d" % sport, "node.report_interval=1s"))
         edge = self.start(Edge(*esets, "server.listen=127.0.0.1:%d" % eport,
                                "node.report_interval=1s", "tokens.protect=", "cache.mrc_rate=1",
                                "cache.warm_path=" + os.path.join(self.dir, "warm"),
@@ -123,6 +123,12 @@ class Reports(unittest.TestCase):
         self.assertIsNotNone(t["latency_ms"]["p50"])
         self.assertGreater(t["bandwidth_bps"]["peak"], 0)
         self.assertEqual(t["stored"]["objects_hot"], 3)  # the 404 too (heuristically cacheable)
+        # The shield reports too (role=shield): the edge's three fills reached it.
+        sh = wait_for(lambda: [r for r in report(group_by="node", role="shield")["rows"]
+                               if r["requests"] >= 3])
+        self.assertTrue(sh, report(group_by="node", role="shield"))
+        self.assertEqual((sh[0]["requests"], sh[0]["errors"]["4xx"]), (3, 1))
+        self.assertEqual(report(role="all")["rows"][0]["requests"], t["requests"] + 3)
         by_node = report(group_by="node")["rows"]
         self.assertEqual([r["key"] for r in by_node], [eid])
         self.assertEqual(by_node[0]["requests"], t["requests"])
@@ -183,11 +189,11 @@ class Reports(unittest.TestCase):
         for bad in (dict(batch, seq=0), dict(batch, boot="not hex"),
                     dict(batch, counters={"requests": -1}), dict(batch, to_ms=now + 3600000),
                     dict(batch, to_ms=now - 10 * 86400000, from_ms=0),
-                    dict(batch, latency_ms=[1] * 20)):
+                    dict(batch, latency_ms=[1] * 20), dict(batch, role="viewer")):
             self.assertEqual(node.call("POST", path, bad)[0], 422, bad)
         self.assertEqual(node.call("POST", path, dict(batch, colour=1))[0], 400)
         self.assertEqual(totals()["requests"] - base, 15)
-        for q in ("group_by=x", "from=yesterday", "format=xml",
+        for q in ("group_by=x", "role=viewer", "from=yesterday", "format=xml",
                   "resolution=week", "from=100&to=50"):
             self.assertEqual(op.call("GET", "/v1/reports/cache?" + q)[0], 400, q)
         self.assertEqual(Api(cp.port).call("GET", "/v1/reports/cache")[0], 401)

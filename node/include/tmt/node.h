@@ -85,6 +85,26 @@ struct tmt_node_hooks {
 
 struct tmt_node;
 
+/* One counter or gauge of a report batch, read from the daemon's metrics registry. */
+struct tmt_node_report_field {
+    const char *field;  /* name in the batch */
+    const char *metric; /* metric name and labels (as registered; labels may be NULL) */
+    const char *labels;
+    bool gauge; /* reported as it is, not as a delta */
+};
+
+/* Response-time buckets of the core server (tmt_http_response_time_total{ms=...}). */
+#define TMT_NODE_REPORT_LATENCY 14
+
+/*
+ * For a report hook: adds "counters" (deltas of the non-gauge fields since the last call,
+ * kept in last[]), "gauges" and "latency_ms" (the core server's response-time histogram, as
+ * deltas) to body. last holds n + TMT_NODE_REPORT_LATENCY values, zero at first. Missing
+ * metrics count as 0.
+ */
+void tmt_node_report_metrics(json_t *body, const struct tmt_metrics *m,
+                             const struct tmt_node_report_field *f, size_t n, uint64_t *last);
+
 /*
  * Checks the [node] settings (a control URL needs an id and a credential file; the URL must be
  * http://IP:PORT, as the HTTP client connects to numeric addresses). 0, or -1 with err filled.
