@@ -4,6 +4,10 @@
 #include "check.h"
 
 #include <ctype.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -207,4 +211,186 @@ bool cp_client_addr(const char *peer, struct tmt_slice xff, const char *const *t
         end = start > 0 ? start - 1 : 0;
     }
     return from_header;
+}
+
+/* ---- report batches ---- */
+
+#define LAT_BUCKETS 14
+#define FIELDS_MAX 64
+#define ASSET_ID_MAX 64
+
+static bool name_ok(const char *k)
+{
+    size_t n = strlen(k);
+    if (n == 0 || n > 40)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (!(islower((unsigned char)k[i]) || isdigit((unsigned char)k[i]) || k[i] == '_'))
+            return false;
+    }
+    return true;
+}
+
+/* An object of at most FIELDS_MAX non-negative integers with plain names. */
+static bool int_object_ok(json_t *o)
+{
+    if (o == NULL)
+        return true;
+    if (!json_is_object(o) || json_object_size(o) > FIELDS_MAX)
+        return false;
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v)
+    {
+        if (!name_ok(k) || !json_is_integer(v) || json_integer_value(v) < 0)
+            return false;
+    }
+    return true;
+}
+
+static bool hex_ok(const char *s, size_t max)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+    if (n == 0 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (!isxdigit((unsigned char)s[i]))
+            return false;
+    }
+    return true;
+}
+
+#define CP_REPORT_ASSETS_MAX 100
+
+/* Top assets as edges send them: at most 100 {"asset","requests","bytes"}. */
+static bool assets_ok(json_t *a)
+{
+    if (a == NULL)
+        return true;
+    if (!json_is_array(a) || json_array_size(a) > 100)
+        return false;
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        json_t *x = json_array_get(a, i);
+        const char *id = json_string_value(json_object_get(x, "asset"));
+        json_t *r = json_object_get(x, "requests"), *b = json_object_get(x, "bytes");
+        if (!json_is_object(x) || json_object_size(x) != 3 || id == NULL ||
+            !cp_id_ok((struct tmt_slice){id, strlen(id)}, ASSET_ID_MAX) || !json_is_integer(r) ||
+            json_integer_value(r) < 0 || !json_is_integer(b) || json_integer_value(b) < 0)
+            return false;
+    }
+    return true;
+}
+
+/* A miss-ratio curve as edges send it (absent is fine). */
+static bool mrc_ok(json_t *m)
+{
+    if (m == NULL)
+        return true;
+    json_t *pts = json_object_get(m, "points");
+    if (!json_is_object(m) || json_object_size(m) != 4 ||
+        !json_is_number(json_object_get(m, "rate")) ||
+        !(json_number_value(json_object_get(m, "rate")) > 0 &&
+          json_number_value(json_object_get(m, "rate")) <= 1) ||
+        !json_is_integer(json_object_get(m, "sampled")) ||
+        !json_is_integer(json_object_get(m, "budget")) ||
+        json_integer_value(json_object_get(m, "budget")) <= 0 || !json_is_array(pts) ||
+        json_array_size(pts) == 0 || json_array_size(pts) > 64)
+        return false;
+    json_int_t last = 0;
+    for (size_t i = 0; i < json_array_size(pts); i++) {
+        json_t *p = json_array_get(pts, i);
+        if (!json_is_array(p) || json_array_size(p) != 3 ||
+            !json_is_integer(json_array_get(p, 0)) ||
+            json_integer_value(json_array_get(p, 0)) <= last)
+            return false;
+        last = json_integer_value(json_array_get(p, 0));
+        for (size_t k = 1; k < 3; k++) {
+            json_t *r = json_array_get(p, k);
+            if (!json_is_number(r) || !(json_number_value(r) >= 0 && json_number_value(r) <= 1))
+                return false;
+        }
+    }
+    return true;
+}
+
+const char *cp_report_batch_check(json_t *b, int64_t latest_ms, int64_t oldest_ms)
+{
+    const char *boot = json_string_value(json_object_get(b, "boot"));
+    json_t *seq = json_object_get(b, "seq"), *from = json_object_get(b, "from_ms"),
+           *to = json_object_get(b, "to_ms"), *lat = json_object_get(b, "latency_ms");
+    const char *why = NULL;
+    if (!hex_ok(boot, 32))
+        why = "\"boot\" is 1 to 32 hex digits";
+    else if (!json_is_integer(seq) || json_integer_value(seq) < 1)
+        why = "\"seq\" is an integer from 1";
+    else if (!json_is_integer(from) || !json_is_integer(to) || json_integer_value(from) < 0 ||
+             json_integer_value(to) < json_integer_value(from))
+        why = "\"from_ms\" and \"to_ms\" are unix milliseconds, from_ms <= to_ms";
+    else if (!int_object_ok(json_object_get(b, "counters")) ||
+             !int_object_ok(json_object_get(b, "gauges")))
+        why = "\"counters\" and \"gauges\" are objects of at most 64 non-negative integers named "
+              "[a-z0-9_]";
+    else if (lat != NULL && (!json_is_array(lat) || json_array_size(lat) > LAT_BUCKETS))
+        why = "\"latency_ms\" is an array of at most 14 counts";
+    for (size_t i = 0; why == NULL && i < json_array_size(lat); i++) {
+        json_t *x = json_array_get(lat, i);
+        if (!json_is_integer(x) || json_integer_value(x) < 0)
+            why = "\"latency_ms\" holds non-negative integers";
+    }
+    const char *role = json_string_value(json_object_get(b, "role"));
+    if (why == NULL && json_object_get(b, "role") != NULL &&
+        (role == NULL || (strcmp(role, "edge") != 0 && strcmp(role, "shield") != 0)))
+        why = "\"role\" is edge or shield";
+    if (why == NULL && !assets_ok(json_object_get(b, "top_assets")))
+        why = "\"top_assets\" is at most 100 {\"asset\", \"requests\", \"bytes\"}";
+    if (why == NULL && !mrc_ok(json_object_get(b, "mrc")))
+        why = "\"mrc\" is {\"rate\", \"sampled\", \"budget\", \"points\": [[size, miss_ratio, "
+              "byte_miss_ratio], ...]} with at most 64 points by increasing size, ratios in [0, 1]";
+    int64_t to_ms = json_integer_value(to);
+    if (why == NULL && to_ms > latest_ms)
+        why = "\"to_ms\" is in the future (is the node's clock right?)";
+    if (why == NULL && to_ms < oldest_ms)
+        why = "the batch is older than reports.minute_retention";
+    return why;
+}
+
+int cp_zstd_inflate(const char *p, size_t len, size_t max, char **out, size_t *out_len)
+{
+    ZSTD_DCtx *z = ZSTD_createDCtx();
+    if (z == NULL)
+        return -1;
+    size_t cap = 64 * 1024, n = 0;
+    char *buf = tmt_xmalloc(cap + 1);
+    ZSTD_inBuffer in = {p, len, 0};
+    bool ok = true, done = false;
+    while (ok && !done) {
+        if (n == cap) {
+            if (cap >= max) {
+                ok = false;
+                break;
+            }
+            cap = TMT_MIN(cap * 2, max);
+            buf = tmt_xrealloc(buf, cap + 1);
+        }
+        ZSTD_outBuffer ob = {buf + n, cap - n, 0};
+        size_t r = ZSTD_decompressStream(z, &ob, &in);
+        n += ob.pos;
+        if (ZSTD_isError(r))
+            ok = false;
+        else if (r == 0)
+            done = in.pos == in.size; /* one frame, nothing after it */
+        else if (in.pos == in.size && ob.pos < ob.size)
+            ok = false; /* the frame is cut short */
+        if (r == 0 && in.pos < in.size)
+            ok = false;
+    }
+    ZSTD_freeDCtx(z);
+    if (!ok) {
+        free(buf);
+        return -1;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *out_len = n;
+    return 0;
 }

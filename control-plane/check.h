@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "tmt/base.h"
 
 #define CP_TICKET_KEY_LEN 32
@@ -61,5 +63,18 @@ bool cp_ticket_parse(const unsigned char key[CP_TICKET_KEY_LEN], struct tmt_slic
  */
 bool cp_client_addr(const char *peer, struct tmt_slice xff, const char *const *trusted,
                     size_t n_trusted, char *out, size_t cap);
+
+/*
+ * Report batches from nodes (reports.c), after JSON parsing: NULL when b holds a valid batch
+ * (boot, seq, from_ms <= to_ms within [oldest_ms, latest_ms], counters, gauges, latency_ms,
+ * role, top_assets, mrc), else what is wrong, for a 422.
+ */
+const char *cp_report_batch_check(json_t *b, int64_t latest_ms, int64_t oldest_ms);
+
+/*
+ * Inflates exactly one complete zstd frame of at most max bytes: 0 with *out (malloc'd,
+ * NUL-terminated) and *out_len, or -1 (not zstd, cut short, too large, bytes after the frame).
+ */
+int cp_zstd_inflate(const char *p, size_t len, size_t max, char **out, size_t *out_len);
 
 #endif

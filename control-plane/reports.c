@@ -26,13 +26,11 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <zstd.h>
 
 #include "cp.h"
 #include "tmt/log.h"
 
 #define BATCH_MAX (4u << 20) /* decompressed */
-#define FIELDS_MAX 64
 #define LAT_BUCKETS 14
 #define FUTURE_MS (10 * 60 * 1000)
 
@@ -51,67 +49,7 @@ static void bucket_key(char *out, size_t cap, enum res r, int64_t period, const 
 
 /* ---- taking a batch ---- */
 
-static bool name_ok(const char *k)
-{
-    size_t n = strlen(k);
-    if (n == 0 || n > 40)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (!(islower((unsigned char)k[i]) || isdigit((unsigned char)k[i]) || k[i] == '_'))
-            return false;
-    }
-    return true;
-}
-
-/* An object of at most FIELDS_MAX non-negative integers with plain names. */
-static bool int_object_ok(json_t *o)
-{
-    if (o == NULL)
-        return true;
-    if (!json_is_object(o) || json_object_size(o) > FIELDS_MAX)
-        return false;
-    const char *k;
-    json_t *v;
-    json_object_foreach(o, k, v)
-    {
-        if (!name_ok(k) || !json_is_integer(v) || json_integer_value(v) < 0)
-            return false;
-    }
-    return true;
-}
-
-static bool hex_ok(const char *s, size_t max)
-{
-    size_t n = s != NULL ? strlen(s) : 0;
-    if (n == 0 || n > max)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (!isxdigit((unsigned char)s[i]))
-            return false;
-    }
-    return true;
-}
-
 #define BUCKET_ASSETS 200 /* per bucket, the busiest kept */
-
-/* Top assets as edges send them: at most 100 {"asset","requests","bytes"}. */
-static bool assets_ok(json_t *a)
-{
-    if (a == NULL)
-        return true;
-    if (!json_is_array(a) || json_array_size(a) > 100)
-        return false;
-    for (size_t i = 0; i < json_array_size(a); i++) {
-        json_t *x = json_array_get(a, i);
-        const char *id = json_string_value(json_object_get(x, "asset"));
-        json_t *r = json_object_get(x, "requests"), *b = json_object_get(x, "bytes");
-        if (!json_is_object(x) || json_object_size(x) != 3 || id == NULL ||
-            !cp_id_ok((struct tmt_slice){id, strlen(id)}, CP_ID_MAX) || !json_is_integer(r) ||
-            json_integer_value(r) < 0 || !json_is_integer(b) || json_integer_value(b) < 0)
-            return false;
-    }
-    return true;
-}
 
 static int by_requests_desc(const void *x, const void *y)
 {
@@ -152,38 +90,6 @@ static void assets_add(json_t *obj, json_t *top)
     }
 }
 
-/* A miss-ratio curve as edges send it (absent is fine). */
-static bool mrc_ok(json_t *m)
-{
-    if (m == NULL)
-        return true;
-    json_t *pts = json_object_get(m, "points");
-    if (!json_is_object(m) || json_object_size(m) != 4 ||
-        !json_is_number(json_object_get(m, "rate")) ||
-        !(json_number_value(json_object_get(m, "rate")) > 0 &&
-          json_number_value(json_object_get(m, "rate")) <= 1) ||
-        !json_is_integer(json_object_get(m, "sampled")) ||
-        !json_is_integer(json_object_get(m, "budget")) ||
-        json_integer_value(json_object_get(m, "budget")) <= 0 || !json_is_array(pts) ||
-        json_array_size(pts) == 0 || json_array_size(pts) > 64)
-        return false;
-    json_int_t last = 0;
-    for (size_t i = 0; i < json_array_size(pts); i++) {
-        json_t *p = json_array_get(pts, i);
-        if (!json_is_array(p) || json_array_size(p) != 3 ||
-            !json_is_integer(json_array_get(p, 0)) ||
-            json_integer_value(json_array_get(p, 0)) <= last)
-            return false;
-        last = json_integer_value(json_array_get(p, 0));
-        for (size_t k = 1; k < 3; k++) {
-            json_t *r = json_array_get(p, k);
-            if (!json_is_number(r) || !(json_number_value(r) >= 0 && json_number_value(r) <= 1))
-                return false;
-        }
-    }
-    return true;
-}
-
 /* The body, decompressed when it says Content-Encoding: zstd; NULL after answering. */
 static char *body_of(struct cp_call *c, size_t *len)
 {
@@ -202,38 +108,12 @@ static char *body_of(struct cp_call *c, size_t *len)
                        "report batches are JSON, optionally with Content-Encoding: zstd");
         return NULL;
     }
-    ZSTD_DCtx *z = ZSTD_createDCtx();
-    size_t cap = 64 * 1024, n = 0;
-    char *out = tmt_xmalloc(cap);
-    ZSTD_inBuffer in = {b.p, b.len, 0};
-    bool ok = true, done = false;
-    while (ok && !done) {
-        if (n == cap) {
-            if (cap >= BATCH_MAX) {
-                ok = false;
-                break;
-            }
-            cap *= 2;
-            out = tmt_xrealloc(out, cap);
-        }
-        ZSTD_outBuffer ob = {out + n, cap - n, 0};
-        size_t r = ZSTD_decompressStream(z, &ob, &in);
-        n += ob.pos;
-        if (ZSTD_isError(r))
-            ok = false;
-        else if (r == 0)
-            done = in.pos == in.size;
-        else if (in.pos == in.size && ob.pos < ob.size)
-            ok = false; /* the frame is cut short */
-    }
-    ZSTD_freeDCtx(z);
-    if (!ok) {
-        free(out);
+    char *out = NULL;
+    if (cp_zstd_inflate(b.p, b.len, BATCH_MAX, &out, len) != 0) {
         cp_reply_error(c, 400, "bad body",
                        "the body is not one complete zstd frame of at most %u bytes", BATCH_MAX);
         return NULL;
     }
-    *len = n;
     return out;
 }
 
@@ -304,42 +184,11 @@ void cp_reports_take(struct cp_call *c)
     free(text);
     if (b == NULL)
         return;
+    const char *why = cp_report_batch_check(b, c->now_ms + FUTURE_MS,
+                                            c->now_ms - (int64_t)c->conf->rep_minute_keep_ms);
     const char *boot = json_string_value(json_object_get(b, "boot"));
-    json_t *seq = json_object_get(b, "seq"), *from = json_object_get(b, "from_ms"),
-           *to = json_object_get(b, "to_ms"), *lat = json_object_get(b, "latency_ms");
-    const char *why = NULL;
-    if (!hex_ok(boot, 32))
-        why = "\"boot\" is 1 to 32 hex digits";
-    else if (!json_is_integer(seq) || json_integer_value(seq) < 1)
-        why = "\"seq\" is an integer from 1";
-    else if (!json_is_integer(from) || !json_is_integer(to) || json_integer_value(from) < 0 ||
-             json_integer_value(to) < json_integer_value(from))
-        why = "\"from_ms\" and \"to_ms\" are unix milliseconds, from_ms <= to_ms";
-    else if (!int_object_ok(json_object_get(b, "counters")) ||
-             !int_object_ok(json_object_get(b, "gauges")))
-        why = "\"counters\" and \"gauges\" are objects of at most 64 non-negative integers named "
-              "[a-z0-9_]";
-    else if (lat != NULL && (!json_is_array(lat) || json_array_size(lat) > LAT_BUCKETS))
-        why = "\"latency_ms\" is an array of at most 14 counts";
-    for (size_t i = 0; why == NULL && i < json_array_size(lat); i++) {
-        json_t *x = json_array_get(lat, i);
-        if (!json_is_integer(x) || json_integer_value(x) < 0)
-            why = "\"latency_ms\" holds non-negative integers";
-    }
-    const char *role = json_string_value(json_object_get(b, "role"));
-    if (why == NULL && json_object_get(b, "role") != NULL &&
-        (role == NULL || (strcmp(role, "edge") != 0 && strcmp(role, "shield") != 0)))
-        why = "\"role\" is edge or shield";
-    if (why == NULL && !assets_ok(json_object_get(b, "top_assets")))
-        why = "\"top_assets\" is at most 100 {\"asset\", \"requests\", \"bytes\"}";
-    if (why == NULL && !mrc_ok(json_object_get(b, "mrc")))
-        why = "\"mrc\" is {\"rate\", \"sampled\", \"budget\", \"points\": [[size, miss_ratio, "
-              "byte_miss_ratio], ...]} with at most 64 points by increasing size, ratios in [0, 1]";
-    int64_t to_ms = json_integer_value(to);
-    if (why == NULL && to_ms > c->now_ms + FUTURE_MS)
-        why = "\"to_ms\" is in the future (is the node's clock right?)";
-    if (why == NULL && to_ms < c->now_ms - (int64_t)c->conf->rep_minute_keep_ms)
-        why = "the batch is older than reports.minute_retention";
+    json_t *seq = json_object_get(b, "seq");
+    int64_t to_ms = json_integer_value(json_object_get(b, "to_ms"));
     if (why != NULL) {
         cp_reply_error(c, 422, "invalid field", "%s", why);
         json_decref(b);
