@@ -1,0 +1,139 @@
+/*
+ * load_int.h: what the files of tomato-load share: the settings, the per-worker request layer
+ * (run.c) and the two drivers (replay.c, viewer.c).
+ *
+ * Threads: one struct load_worker per worker thread, each with its own loop and HTTP client;
+ * a worker's requests, drivers and stats are touched only by its thread, except `live`, which
+ * the main thread reads (relaxed atomics) for the progress line. The request budget and the stop
+ * flag are process-wide atomics. Stats are merged after the threads are joined.
+ */
+#ifndef LOAD_INT_H
+#define LOAD_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tmt/client.h"
+#include "tmt/config.h"
+#include "tmt/load_lib.h"
+
+enum load_mode { LOAD_MODE_VIEWERS, LOAD_MODE_REPLAY, LOAD_MODE_GEN };
+
+struct load_conf {
+    char *target;
+    char *token;
+    char *token_file;
+    int mode;
+    uint64_t duration_ms;
+    int64_t requests;
+    int64_t workers;
+    bool json;
+    bool progress;
+    uint64_t connect_timeout_ms, timeout_ms;
+    int64_t viewers;
+    uint64_t ramp_ms;
+    struct tmt_conf_list assets;
+    char *zipf_alpha;
+    int pace; /* 0 realtime, 1 fast */
+    char *watch_mean;
+    uint64_t buffer_ms, think_ms;
+    char *abr_safety;
+    int64_t seed;
+    char *trace;
+    int64_t rate;
+    int64_t connections;
+    char *gen_out;
+    int64_t gen_requests;
+    uint64_t gen_duration_ms;
+    int64_t gen_assets, gen_first_asset, gen_rungs, gen_seg_min, gen_seg_max;
+    char *gen_churn, *gen_alpha, *gen_sessions, *gen_watch;
+    bool gen_fast;
+};
+
+/* What a run derived from the settings: where to send, and the parsed numbers. */
+struct load_plan {
+    const struct load_conf *conf;
+    char upstream[128]; /* "127.0.0.1:8080" */
+    char prefix[512];   /* "" or "/base" (+ "/t/TOKEN") put before every /v/ path */
+    double alpha, watch_mean, abr_safety;
+    unsigned workers;
+};
+
+enum load_err_class {
+    LOAD_ERR_CONNECT,
+    LOAD_ERR_TIMEOUT,
+    LOAD_ERR_4XX,
+    LOAD_ERR_5XX,
+    LOAD_ERR_OTHER,
+    LOAD_ERR_N
+};
+
+enum load_xcache {
+    LOAD_XC_HOT,
+    LOAD_XC_WARM,
+    LOAD_XC_COLD,
+    LOAD_XC_MISS,
+    LOAD_XC_STALE,
+    LOAD_XC_REVALIDATED,
+    LOAD_XC_OTHER, /* another value */
+    LOAD_XC_NONE,  /* no X-Cache (or no response) */
+    LOAD_XC_N
+};
+
+struct load_stats {
+    uint64_t requests, bytes, status[6]; /* status[k]: responses kxx (k 1..5), [0] none */
+    uint64_t errors[LOAD_ERR_N];
+    uint64_t xcache[LOAD_XC_N];
+    uint64_t cancelled; /* in flight when the time ran out */
+    uint64_t sessions, sessions_abandoned, segments, switches, stalls, stall_ms;
+    struct tmt_hist ttfb_us, total_us;
+};
+
+/* What the progress line reads from another thread. */
+struct load_live {
+    uint64_t requests, bytes, errors, hits, with_xcache;
+};
+
+struct load_result {
+    int rc;     /* 0 or the client's error */
+    int status; /* 0 without a response */
+    enum load_xcache xc;
+    uint64_t bytes;
+    uint64_t ttfb_us, total_us;
+    const char *body; /* the body when kept (valid during the callback), else NULL */
+    size_t body_len;
+};
+
+typedef void load_done_fn(void *arg, const struct load_result *res);
+
+struct load_worker;
+
+/* Starts a GET of path (prefix applied by the caller) unless the request budget is spent or the
+ * run is stopping: false then, and cb is never called. keep_body keeps up to 1 MiB of body for
+ * the callback. cb runs on the worker's loop, once. */
+bool load_fetch(struct load_worker *w, const char *path, bool keep_body, load_done_fn *cb,
+                void *arg);
+/* The worker's loop, plan, index, stats, and a timer helper (one-shot, ms from now). */
+struct tmt_loop *load_worker_loop(struct load_worker *w);
+const struct load_plan *load_worker_plan(struct load_worker *w);
+unsigned load_worker_index(struct load_worker *w);
+struct load_stats *load_worker_stats(struct load_worker *w);
+bool load_worker_stopping(struct load_worker *w);
+/* Tells the worker its driver has nothing more to send (the worker ends when nothing is in
+ * flight). */
+void load_worker_driver_done(struct load_worker *w);
+
+struct event;
+struct event *load_timer_new(struct load_worker *w, void (*cb)(int, short, void *), void *arg);
+void load_timer_arm(struct event *ev, uint64_t ms);
+
+/* Drivers: start on the worker's loop; free after the loop returned. */
+void *load_replay_start(struct load_worker *w);
+void load_replay_free(void *d);
+void *load_viewers_start(struct load_worker *w);
+void load_viewers_free(void *d);
+
+/* Runs the load as the plan says; prints the report; returns the exit code. */
+int load_run(const struct load_plan *plan);
+
+#endif

@@ -1,0 +1,378 @@
+/*
+ * viewer.c: viewer mode. Each worker runs its share of viewers.count simulated players; viewer i
+ * starts at i * ramp / count. A session picks an asset by Zipf popularity over viewers.assets,
+ * fetches the master playlist, picks a variant, fetches its media playlist and init segment, and
+ * then the segments in order until it abandons (the watched fraction is exponential with mean
+ * viewers.watch_mean, capped at the whole asset); then, after viewers.think, a new session.
+ *
+ * ABR: the throughput of each segment (bits / full response time) feeds an average; the next
+ * segment comes from the highest BANDWIDTH at most abr_safety times that average, and the player
+ * only switches up while its buffer holds at least one segment. Pacing (viewers.pace=realtime):
+ * playback starts when the first segment arrives; segment k is due at start + its position +
+ * stalls so far; one that arrives later stalls playback for the difference (the rebuffering
+ * estimate); the next request waits while the buffer is above viewers.buffer. With pace=fast
+ * the segments go back to back and no stall is counted.
+ *
+ * A playlist that fails (4xx, 5xx, unparsable) ends the session; the errors are counted by the
+ * request layer. The viewer's playlists live for its session.
+ */
+#include <event2/event.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "load_int.h"
+#include "tmt/loop.h"
+
+#define VIEWER_MAGIC 0x71e3e4a0u
+#define VIEWER_MAX_VARIANTS 32
+
+enum viewer_step { V_IDLE, V_MASTER, V_MEDIA, V_INIT, V_SEG, V_DONE };
+
+struct viewer {
+    unsigned magic;
+    struct viewers *vs;
+    struct event *timer;
+    enum viewer_step step;
+    struct tmt_m3u8 master;
+    struct tmt_m3u8 media[VIEWER_MAX_VARIANTS];
+    bool have_media[VIEWER_MAX_VARIANTS], have_init[VIEWER_MAX_VARIANTS];
+    size_t variant, seg, last_seg;
+    double tput_bps;
+    uint64_t play_start_ms, queued_ms, stall_ms; /* queued: media time downloaded */
+    bool playing;
+    char master_path[1024];
+    char path[2048];
+};
+
+struct viewers {
+    struct load_worker *w;
+    struct tmt_zipf *zipf;
+    struct tmt_rng rng;
+    struct viewer *v;
+    size_t n, active;
+};
+
+static void viewer_next(struct viewer *v);
+static void session_start(struct viewer *v);
+
+static uint64_t now_ms(struct viewer *v)
+{
+    return tmt_loop_now_ms(load_worker_loop(v->vs->w));
+}
+
+static void session_end(struct viewer *v, bool abandoned)
+{
+    struct load_stats *st = load_worker_stats(v->vs->w);
+    if (abandoned)
+        st->sessions_abandoned++;
+    tmt_m3u8_fini(&v->master);
+    for (size_t i = 0; i < VIEWER_MAX_VARIANTS; i++) {
+        if (v->have_media[i])
+            tmt_m3u8_fini(&v->media[i]);
+        v->have_media[i] = v->have_init[i] = false;
+    }
+    v->step = V_IDLE;
+    uint64_t think = load_worker_plan(v->vs->w)->conf->think_ms;
+    load_timer_arm(v->timer, think);
+}
+
+static void viewer_stop(struct viewer *v)
+{
+    v->step = V_DONE;
+    tmt_m3u8_fini(&v->master);
+    for (size_t i = 0; i < VIEWER_MAX_VARIANTS; i++) {
+        if (v->have_media[i])
+            tmt_m3u8_fini(&v->media[i]);
+        v->have_media[i] = false;
+    }
+    if (--v->vs->active == 0)
+        load_worker_driver_done(v->vs->w);
+}
+
+/* Resolves uri against base into v->path (with nothing else); false when it cannot. */
+static bool resolve(struct viewer *v, const char *base, const char *uri)
+{
+    const struct load_plan *p = load_worker_plan(v->vs->w);
+    return tmt_m3u8_resolve(base, uri, p->upstream, v->path, sizeof(v->path)) > 0;
+}
+
+static void on_result(void *arg, const struct load_result *res);
+
+static void fetch(struct viewer *v, bool keep)
+{
+    if (!load_fetch(v->vs->w, v->path, keep, on_result, v))
+        viewer_stop(v);
+}
+
+/* The variant ABR picks: highest bandwidth under safety * throughput, else the lowest. */
+static size_t pick_variant(struct viewer *v, double buffer_s)
+{
+    const struct load_plan *p = load_worker_plan(v->vs->w);
+    size_t n = TMT_MIN(v->master.n_variants, (size_t)VIEWER_MAX_VARIANTS), best = 0, low = 0;
+    double limit = v->tput_bps * p->abr_safety;
+    uint64_t best_bw = 0;
+    bool found = false;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t bw = v->master.variants[i].bandwidth;
+        if (bw < v->master.variants[low].bandwidth)
+            low = i;
+        if ((double)bw <= limit && (!found || bw > best_bw)) {
+            best = i;
+            best_bw = bw;
+            found = true;
+        }
+    }
+    if (!found)
+        best = low;
+    /* with a thin buffer, never switch up */
+    if (v->seg > 0 && buffer_s < 1.0 &&
+        v->master.variants[best].bandwidth > v->master.variants[v->variant].bandwidth)
+        best = v->variant;
+    return best;
+}
+
+static double buffer_s(struct viewer *v)
+{
+    if (!v->playing)
+        return (double)v->queued_ms / 1000;
+    int64_t played = (int64_t)(now_ms(v) - v->play_start_ms) - (int64_t)v->stall_ms;
+    return ((double)v->queued_ms - (double)played) / 1000;
+}
+
+/* Decides the next request of the session and starts it (or ends the session). */
+static void viewer_next(struct viewer *v)
+{
+    const struct load_plan *p = load_worker_plan(v->vs->w);
+    if (v->step == V_MASTER) {
+        /* master parsed: pick the lowest variant to start with */
+        v->variant = pick_variant(v, 0);
+        v->step = V_MEDIA;
+    }
+    if (v->step == V_MEDIA && v->have_media[v->variant])
+        v->step = V_INIT;
+    if (v->step == V_MEDIA) {
+        if (!resolve(v, v->master_path, v->master.variants[v->variant].uri)) {
+            session_end(v, false);
+            return;
+        }
+        fetch(v, true);
+        return;
+    }
+    struct tmt_m3u8 *m = &v->media[v->variant];
+    char base[2048];
+    if (!resolve(v, v->master_path, v->master.variants[v->variant].uri)) {
+        session_end(v, false);
+        return;
+    }
+    snprintf(base, sizeof(base), "%s", v->path);
+    if (v->step == V_INIT) {
+        v->step = V_SEG;
+        if (m->map_uri != NULL && !v->have_init[v->variant]) {
+            v->have_init[v->variant] = true;
+            if (!resolve(v, base, m->map_uri)) {
+                session_end(v, false);
+                return;
+            }
+            v->step = V_INIT;
+            fetch(v, false);
+            return;
+        }
+    }
+    if (v->seg > v->last_seg || v->seg >= m->n_segs) {
+        session_end(v, v->last_seg + 1 < m->n_segs);
+        return;
+    }
+    if (p->conf->pace == 0 && v->playing) {
+        double ahead = buffer_s(v) - (double)p->conf->buffer_ms / 1000;
+        if (ahead > 0) {
+            load_timer_arm(v->timer, (uint64_t)(ahead * 1000) + 1);
+            return;
+        }
+    }
+    if (!resolve(v, base, m->segs[v->seg].uri)) {
+        session_end(v, false);
+        return;
+    }
+    fetch(v, false);
+}
+
+static void on_segment(struct viewer *v, const struct load_result *res)
+{
+    const struct load_plan *p = load_worker_plan(v->vs->w);
+    struct load_stats *st = load_worker_stats(v->vs->w);
+    struct tmt_m3u8 *m = &v->media[v->variant];
+    uint64_t now = now_ms(v);
+    st->segments++;
+    if (res->total_us > 0) {
+        double bps = (double)res->bytes * 8e6 / (double)res->total_us;
+        v->tput_bps = v->tput_bps == 0 ? bps : 0.7 * v->tput_bps + 0.3 * bps;
+    }
+    if (p->conf->pace == 0) {
+        if (!v->playing) {
+            v->playing = true;
+            v->play_start_ms = now;
+        } else {
+            uint64_t due = v->play_start_ms + v->queued_ms + v->stall_ms;
+            if (now > due) {
+                st->stalls++;
+                st->stall_ms += now - due;
+                v->stall_ms += now - due;
+            }
+        }
+    }
+    v->queued_ms += m->segs[v->seg].dur_ms;
+    v->seg++;
+    size_t next = pick_variant(v, buffer_s(v));
+    if (next != v->variant) {
+        st->switches++;
+        v->variant = next;
+        v->step = V_MEDIA;
+    }
+}
+
+static void on_result(void *arg, const struct load_result *res)
+{
+    struct viewer *v;
+    TMT_OBJ_CAST(v, arg, VIEWER_MAGIC);
+    bool ok = res->rc == 0 && res->status >= 200 && res->status < 300;
+    struct tmt_err err;
+    tmt_err_clear(&err);
+    switch (v->step) {
+    case V_MASTER:
+        if (!ok || res->body == NULL ||
+            tmt_m3u8_parse(res->body, res->body_len, &v->master, &err) != 0 ||
+            v->master.n_variants == 0) {
+            session_end(v, false);
+            return;
+        }
+        break;
+    case V_MEDIA:
+        if (!ok || res->body == NULL ||
+            tmt_m3u8_parse(res->body, res->body_len, &v->media[v->variant], &err) != 0) {
+            session_end(v, false);
+            return;
+        }
+        v->have_media[v->variant] = true;
+        {
+            struct tmt_m3u8 *m = &v->media[v->variant];
+            if (v->last_seg == SIZE_MAX && m->n_segs > 0) {
+                const struct load_plan *p = load_worker_plan(v->vs->w);
+                double f = tmt_rng_exp(&v->vs->rng, p->watch_mean);
+                size_t n = f >= 1 ? m->n_segs : (size_t)ceil(f * (double)m->n_segs);
+                v->last_seg = TMT_MAX(n, (size_t)1) - 1;
+            }
+        }
+        v->step = V_INIT;
+        break;
+    case V_INIT:
+        if (!ok) {
+            session_end(v, false);
+            return;
+        }
+        v->step = V_SEG;
+        break;
+    case V_SEG:
+        if (!ok) {
+            session_end(v, false);
+            return;
+        }
+        on_segment(v, res);
+        break;
+    case V_IDLE:
+    case V_DONE:
+        TMT_UNREACHABLE("a result for a viewer that sent nothing");
+    }
+    viewer_next(v);
+}
+
+static void session_start(struct viewer *v)
+{
+    struct viewers *vs = v->vs;
+    const struct load_plan *p = load_worker_plan(vs->w);
+    size_t k = tmt_zipf_rank(vs->zipf, tmt_rng_unit(&vs->rng));
+    const char *asset = p->conf->assets.items[k];
+    memset(&v->master, 0, sizeof(v->master));
+    v->seg = 0;
+    v->last_seg = SIZE_MAX;
+    v->variant = 0;
+    v->tput_bps = 0;
+    v->playing = false;
+    v->queued_ms = v->stall_ms = 0;
+    snprintf(v->master_path, sizeof(v->master_path), "%s/v/%s/master.m3u8", p->prefix, asset);
+    snprintf(v->path, sizeof(v->path), "%s", v->master_path);
+    v->step = V_MASTER;
+    load_worker_stats(vs->w)->sessions++;
+    fetch(v, true);
+}
+
+static void on_timer(int fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct viewer *v;
+    TMT_OBJ_CAST(v, arg, VIEWER_MAGIC);
+    if (v->step == V_DONE)
+        return;
+    if (load_worker_stopping(v->vs->w)) {
+        viewer_stop(v);
+        return;
+    }
+    if (v->step == V_IDLE)
+        session_start(v);
+    else
+        viewer_next(v);
+}
+
+void *load_viewers_start(struct load_worker *w)
+{
+    const struct load_plan *p = load_worker_plan(w);
+    const struct load_conf *c = p->conf;
+    struct viewers *vs = tmt_xcalloc(1, sizeof(*vs));
+    vs->w = w;
+    vs->zipf = tmt_zipf_new(c->assets.n, p->alpha);
+    tmt_rng_seed(&vs->rng, (uint64_t)c->seed * 1000003u + load_worker_index(w));
+    unsigned idx = load_worker_index(w);
+    uint64_t total = (uint64_t)c->viewers;
+    vs->n = (size_t)(total / p->workers + (idx < total % p->workers ? 1 : 0));
+    vs->v = tmt_xcalloc(vs->n ? vs->n : 1, sizeof(*vs->v));
+    vs->active = vs->n;
+    if (vs->n == 0) {
+        load_worker_driver_done(w);
+        return vs;
+    }
+    for (size_t i = 0; i < vs->n; i++) {
+        struct viewer *v = &vs->v[i];
+        v->magic = VIEWER_MAGIC;
+        v->vs = vs;
+        v->step = V_IDLE;
+        v->timer = load_timer_new(w, on_timer, v);
+        uint64_t global = (uint64_t)i * p->workers + idx;
+        load_timer_arm(v->timer, total > 0 ? c->ramp_ms * global / total : 0);
+    }
+    return vs;
+}
+
+void load_viewers_free(void *d)
+{
+    struct viewers *vs = d;
+    if (vs == NULL)
+        return;
+    for (size_t i = 0; i < vs->n; i++) {
+        struct viewer *v = &vs->v[i];
+        if (v->timer != NULL)
+            event_free(v->timer);
+        if (v->step != V_DONE) {
+            tmt_m3u8_fini(&v->master);
+            for (size_t k = 0; k < VIEWER_MAX_VARIANTS; k++) {
+                if (v->have_media[k])
+                    tmt_m3u8_fini(&v->media[k]);
+            }
+        }
+        v->magic = 0;
+    }
+    free(vs->v);
+    tmt_zipf_free(&vs->zipf);
+    free(vs);
+}
