@@ -106,10 +106,13 @@ class Cli(unittest.TestCase):
         finally:
             os.unlink(path)
 
-    def test_load_without_modes_says_so(self):
+    def test_load_without_assets_says_what_is_missing(self):
+        # The default mode simulates viewers, which need assets to watch: nothing is sent.
         r = run("tomato-load")
         self.assertEqual(r.returncode, 1)
-        self.assertIn("nothing was sent", r.stderr)
+        self.assertIn("viewers.assets", r.stderr)
+        r = run("tomato-load", "bogus-mode")
+        self.assertNotEqual(r.returncode, 0)
 
 
 if __name__ == "__main__":
