@@ -30,6 +30,16 @@ static char *dup_bounded(const char *p, size_t len)
  * Finds attribute `name` in an attribute list (after the tag's colon) and returns its value
  * (quotes removed) in v and vlen. Quoted values may hold commas.
  */
+/* A URI holds no control characters (a NUL would cut it short once copied). */
+static bool uri_chars_ok(const char *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+            return false;
+    }
+    return true;
+}
+
 static bool attr_find(const char *p, size_t len, const char *name, const char **v, size_t *vlen)
 {
     size_t nlen = strlen(name), i = 0;
@@ -182,6 +192,9 @@ int tmt_m3u8_parse(const char *p, size_t len, struct tmt_m3u8 *out, struct tmt_e
                     rc = tmt_err_set(err, TMT_EINVAL, "line %zu: EXT-X-MAP without URI", line_no);
                 else if (vl > TMT_M3U8_MAX_URI)
                     rc = tmt_err_set(err, TMT_ELIMIT, "line %zu: URI too long", line_no);
+                else if (!uri_chars_ok(v, vl))
+                    rc =
+                        tmt_err_set(err, TMT_EINVAL, "line %zu: control character in URI", line_no);
                 else if (out->map_uri == NULL)
                     out->map_uri = dup_bounded(v, vl);
             } else if (has_prefix(l, ll, "#EXTINF:")) {
@@ -203,6 +216,8 @@ int tmt_m3u8_parse(const char *p, size_t len, struct tmt_m3u8 *out, struct tmt_e
         /* a URI line */
         if (ll > TMT_M3U8_MAX_URI) {
             rc = tmt_err_set(err, TMT_ELIMIT, "line %zu: URI too long", line_no);
+        } else if (!uri_chars_ok(l, ll)) {
+            rc = tmt_err_set(err, TMT_EINVAL, "line %zu: control character in URI", line_no);
         } else if (pending_inf) {
             rc = grow((void **)&out->variants, out->n_variants, &cap_v, sizeof(*out->variants));
             if (rc == 0) {

@@ -86,6 +86,14 @@ static void test_bad(void **state)
                TMT_EINVAL, "line 6: bad BANDWIDTH");
     expect_bad("#EXTM3U\n#EXT-X-STREAM-INF:RESOLUTION=12\nx\n", TMT_EINVAL, "RESOLUTION");
     expect_bad("#EXTM3U\n#EXT-X-MAP:BYTERANGE=\"1@0\"\n", TMT_EINVAL, "EXT-X-MAP without URI");
+    expect_bad("#EXTM3U\n#EXTINF:4,\n1\x01.m4s\n", TMT_EINVAL, "line 3: control character");
+    /* a NUL inside a URI (the parser takes a length, so it can see one) */
+    const char nul[] = "#EXTM3U\n#EXT-X-MAP:URI=\"a\0b\"\n";
+    struct tmt_m3u8 m0;
+    struct tmt_err e0;
+    tmt_err_clear(&e0);
+    assert_int_equal(tmt_m3u8_parse(nul, sizeof(nul) - 1, &m0, &e0), TMT_EINVAL);
+    assert_non_null(strstr(e0.msg, "control character"));
     /* not NUL-terminated: the parser stops at len */
     const char cut[] = "#EXTM3U\n#EXTINF:4,\n1.m4s\nGARBAGE";
     struct tmt_m3u8 m;
