@@ -101,20 +101,7 @@ need_tool python3 python3
 need_tool ffmpeg ffmpeg
 need_tool nginx nginx-light
 need_tool ps procps
-if [ "${#missing[@]}" -gt 0 ]; then
-    for m in "${missing[@]}"; do note "missing $m"; done
-    die "install them with: scripts/setup.sh --bench"
-fi
-for b in "$edge_bin" "$shield_bin" "$load_bin"; do
-    [ -x "$b" ] || die "no $b (cmake --build ${build_dir#"$top"/} -j1 --target tomato-edge tomato-shield tomato-load)"
-done
-build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build_dir/CMakeCache.txt" 2>/dev/null || true)
-case "$build_type" in
-Release | RelWithDebInfo) ;;
-*) note "WARNING: $build_dir is a '${build_type:-unknown}' build; compare with a Release build" ;;
-esac
-taskset -c "$server_core,$client_core" true 2>/dev/null ||
-    die "needs cores $server_core and $client_core (taskset -c $server_core,$client_core failed)"
+preflight "$build_dir" tomato-edge tomato-shield tomato-load
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tmt-bench-cold.XXXXXX")
 chmod 755 "$tmp" # nginx's worker runs as nobody

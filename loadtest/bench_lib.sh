@@ -1,5 +1,6 @@
 # bench_lib.sh: helpers the loadtest/bench_*.sh scripts share (sourced, not run): usage from
-# the script's header comment, messages, tool checks, server process trees and their stop, free
+# the script's header comment, messages, tool checks and the preflight of daemon benchmarks,
+# server process trees and their stop, free
 # loopback ports and waiting for them, CPU ticks of a process tree, a nanosecond clock.
 # shellcheck shell=bash
 
@@ -16,6 +17,29 @@ note() { echo "$bench_name: $*" >&2; }
 
 need_tool() { # command debian-package
     command -v "$1" >/dev/null 2>&1 || missing+=("$1 (Debian package $2)")
+}
+
+# The checks a benchmark of our daemons makes before it starts anything: the tools it needs
+# (need_tool calls before this fill missing[]), the binaries (Release build advised), and the two
+# cores it pins server and client to (server_core, client_core). Dies with what to install.
+preflight() { # build-dir binary...
+    local build_dir=$1 b m build_type
+    shift
+    if [ "${#missing[@]}" -gt 0 ]; then
+        for m in "${missing[@]}"; do note "missing $m"; done
+        die "install them with: scripts/setup.sh --bench"
+    fi
+    for b in "$@"; do
+        [ -x "$build_dir/bin/$b" ] ||
+            die "no $build_dir/bin/$b (cmake --build ${build_dir#"$top"/} -j1 --target $*)"
+    done
+    build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build_dir/CMakeCache.txt" 2>/dev/null || true)
+    case "$build_type" in
+    Release | RelWithDebInfo) ;;
+    *) note "WARNING: $build_dir is a '${build_type:-unknown}' build; compare with a Release build" ;;
+    esac
+    taskset -c "$server_core,$client_core" true 2>/dev/null ||
+        die "needs cores $server_core and $client_core (taskset -c $server_core,$client_core failed)"
 }
 
 # Prints PID and all its descendants.
