@@ -34,7 +34,8 @@ struct load_conf {
     uint64_t ramp_ms;
     struct tmt_conf_list assets;
     char *zipf_alpha;
-    int pace; /* 0 realtime, 1 fast */
+    int pace;       /* 0 realtime, 1 fast */
+    int connection; /* 0 shared (the worker's pool), 1 per-viewer */
     char *watch_mean;
     uint64_t buffer_ms, think_ms;
     char *abr_safety;
@@ -87,7 +88,11 @@ struct load_stats {
     uint64_t cancelled; /* in flight when the time ran out */
     uint64_t sessions, sessions_abandoned, segments, switches, stalls, stall_ms;
     struct tmt_hist ttfb_us, total_us;
+    /* the same, split by X-Cache: [LOAD_HM_HIT] starts with HIT, [LOAD_HM_MISS] with MISS */
+    struct tmt_hist ttfb_hm_us[2], total_hm_us[2];
 };
+
+enum load_hm { LOAD_HM_HIT, LOAD_HM_MISS, LOAD_HM_NONE };
 
 /* What the progress line reads from another thread. */
 struct load_live {
@@ -113,6 +118,12 @@ struct load_worker;
  * the callback. cb runs on the worker's loop, once. */
 bool load_fetch(struct load_worker *w, const char *path, bool keep_body, load_done_fn *cb,
                 void *arg);
+/* The same through another client of the worker's loop (a viewer's own connection). */
+bool load_fetch_via(struct load_worker *w, struct tmt_http_client *client, const char *path,
+                    bool keep_body, load_done_fn *cb, void *arg);
+/* A client on the worker's loop with the run's timeouts, keeping at most max_idle idle
+ * connections, closing them after idle_ms unused (0: only when the target closes them). */
+struct tmt_http_client *load_client_new(struct load_worker *w, size_t max_idle, uint64_t idle_ms);
 /* The worker's loop, plan, index, stats, and a timer helper (one-shot, ms from now). */
 struct tmt_loop *load_worker_loop(struct load_worker *w);
 const struct load_plan *load_worker_plan(struct load_worker *w);

@@ -59,6 +59,10 @@ static const struct tmt_conf_key load_keys[] = {
     K("viewers", "pace", TMT_CONF_ENUM, pace, "realtime",
       "realtime: segments as a player needs them (EXTINF); fast: back to back",
       .choices = "realtime|fast"),
+    K("viewers", "connection", TMT_CONF_ENUM, connection, "shared",
+      "shared: a worker's viewers share its keep-alive pool; per-viewer: each viewer holds its "
+      "own keep-alive connection, as a player does",
+      .choices = "shared|per-viewer"),
     K("viewers", "watch_mean", TMT_CONF_STR, watch_mean, "0.5",
       "mean watched fraction of an asset (exponential, capped at 1): early abandonment"),
     K("viewers", "buffer", TMT_CONF_DURATION, buffer_ms, "12s",
@@ -166,6 +170,7 @@ static const struct tmt_prog_flag load_flags[] = {
     {"assets", "IDS", "viewers.assets"},
     {"alpha", "A", "viewers.zipf_alpha"},
     {"pace", "realtime|fast", "viewers.pace"},
+    {"connection", "shared|per-viewer", "viewers.connection"},
     {"trace", "FILE", "replay.trace"},
     {"rate", "N", "replay.rate"},
     {"connections", "N", "replay.connections"},

@@ -44,6 +44,7 @@ struct load_req {
     uint64_t t0_us, ttfb_us, bytes;
     int status;
     enum load_xcache xc;
+    enum load_hm hm;
     bool keep_body, body_over;
     char *body;
     size_t body_len, body_cap;
@@ -136,6 +137,12 @@ static enum load_xcache xcache_class(struct tmt_slice v)
     return LOAD_XC_OTHER;
 }
 
+static bool starts_with_ci(struct tmt_slice v, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return v.len >= n && tmt_http_slice_ieq((struct tmt_slice){v.p, n}, prefix);
+}
+
 static void on_head(void *arg, const struct tmt_http_client_resp *resp)
 {
     struct load_req *r;
@@ -145,6 +152,10 @@ static void on_head(void *arg, const struct tmt_http_client_resp *resp)
     const struct tmt_http_header *h =
         tmt_http_header_find(resp->headers, resp->n_headers, "x-cache");
     r->xc = h != NULL ? xcache_class(h->value) : LOAD_XC_NONE;
+    r->hm = h == NULL                          ? LOAD_HM_NONE
+            : starts_with_ci(h->value, "hit")  ? LOAD_HM_HIT
+            : starts_with_ci(h->value, "miss") ? LOAD_HM_MISS
+                                               : LOAD_HM_NONE;
 }
 
 static void on_data(void *arg, const char *p, size_t len)
@@ -227,8 +238,13 @@ static void on_done(void *arg, int rc, const struct tmt_err *err)
         error = false;
     if (r->status != 0) {
         tmt_hist_record(&st->ttfb_us, r->ttfb_us);
-        if (rc == 0)
+        if (r->hm != LOAD_HM_NONE)
+            tmt_hist_record(&st->ttfb_hm_us[r->hm], r->ttfb_us);
+        if (rc == 0) {
             tmt_hist_record(&st->total_us, total);
+            if (r->hm != LOAD_HM_NONE)
+                tmt_hist_record(&st->total_hm_us[r->hm], total);
+        }
     }
     __atomic_fetch_add(&w->live.requests, 1, __ATOMIC_RELAXED);
     if (error)
@@ -251,6 +267,12 @@ static void on_done(void *arg, int rc, const struct tmt_err *err)
 bool load_fetch(struct load_worker *w, const char *path, bool keep_body, load_done_fn *cb,
                 void *arg)
 {
+    return load_fetch_via(w, w->client, path, keep_body, cb, arg);
+}
+
+bool load_fetch_via(struct load_worker *w, struct tmt_http_client *client, const char *path,
+                    bool keep_body, load_done_fn *cb, void *arg)
+{
     if (w->stopping || !take_ticket())
         return false;
     struct load_req *r = w->free_reqs;
@@ -267,6 +289,7 @@ bool load_fetch(struct load_worker *w, const char *path, bool keep_body, load_do
     r->ttfb_us = r->bytes = 0;
     r->status = 0;
     r->xc = LOAD_XC_NONE;
+    r->hm = LOAD_HM_NONE;
     r->keep_body = keep_body;
     r->body_over = false;
     r->body_len = 0;
@@ -279,7 +302,7 @@ bool load_fetch(struct load_worker *w, const char *path, bool keep_body, load_do
     struct tmt_http_client_req req = {
         .upstream = w->plan->upstream, .method = TMT_HTTP_GET, .path = {path, strlen(path)}};
     static const struct tmt_http_client_cbs cbs = {on_head, on_data, on_done};
-    r->call = tmt_http_client_fetch(w->client, &req, &cbs, r);
+    r->call = tmt_http_client_fetch(client, &req, &cbs, r);
     return true;
 }
 
@@ -311,17 +334,26 @@ static void on_tick(int fd, short what, void *arg)
     load_timer_arm(w->tick, 100);
 }
 
-static void *worker_main(void *arg)
+struct tmt_http_client *load_client_new(struct load_worker *w, size_t max_idle, uint64_t idle_ms)
 {
-    struct load_worker *w = arg;
     const struct load_conf *c = w->plan->conf;
     struct tmt_http_client_opts o;
     tmt_http_client_opts_default(&o);
     o.connect_timeout_ms = c->connect_timeout_ms;
     o.response_timeout_ms = c->timeout_ms;
     o.read_timeout_ms = c->timeout_ms;
-    o.max_idle_per_upstream = 4096;
-    w->client = tmt_http_client_new(w->loop, &o);
+    o.max_idle_per_upstream = max_idle;
+    o.idle_timeout_ms = idle_ms;
+    return tmt_http_client_new(w->loop, &o);
+}
+
+static void *worker_main(void *arg)
+{
+    struct load_worker *w = arg;
+    const struct load_conf *c = w->plan->conf;
+    struct tmt_http_client_opts dflt;
+    tmt_http_client_opts_default(&dflt);
+    w->client = load_client_new(w, 4096, dflt.idle_timeout_ms);
     w->deadline_ms = tmt_loop_now_ms(w->loop) + c->duration_ms;
     w->tick = load_timer_new(w, on_tick, w);
     load_timer_arm(w->tick, 100);
@@ -391,6 +423,10 @@ static void merge(struct load_stats *d, const struct load_stats *s)
     d->stall_ms += s->stall_ms;
     tmt_hist_merge(&d->ttfb_us, &s->ttfb_us);
     tmt_hist_merge(&d->total_us, &s->total_us);
+    for (int i = 0; i < 2; i++) {
+        tmt_hist_merge(&d->ttfb_hm_us[i], &s->ttfb_hm_us[i]);
+        tmt_hist_merge(&d->total_hm_us[i], &s->total_hm_us[i]);
+    }
 }
 
 static const char *const err_names[LOAD_ERR_N] = {"connect", "timeout", "4xx", "5xx", "other"};
@@ -398,6 +434,18 @@ static const char *const xc_names[LOAD_XC_N] = {"hit_hot", "hit_warm",    "hit_c
                                                 "stale",   "revalidated", "other",    "none"};
 static const double quantiles[] = {0.5, 0.9, 0.99, 0.999};
 static const char *const q_names[] = {"p50", "p90", "p99", "p99_9"};
+
+static const char *const hm_names[] = {"hit", "miss"};
+
+/* lead "name":{count, mean, max, quantiles} in ms */
+static void hist_json(const char *lead, const char *name, const struct tmt_hist *h)
+{
+    printf("%s\"%s\":{\"count\":%" PRIu64 ",\"mean\":%.3f,\"max\":%.3f", lead, name, h->count,
+           h->count ? (double)h->sum / (double)h->count / 1000 : 0, (double)h->max / 1000);
+    for (int q = 0; q < 4; q++)
+        printf(",\"%s\":%.3f", q_names[q], (double)tmt_hist_quantile(h, quantiles[q]) / 1000);
+    printf("}");
+}
 
 static void report_json(const struct load_plan *p, const struct load_stats *s, double secs)
 {
@@ -422,15 +470,12 @@ static void report_json(const struct load_plan *p, const struct load_stats *s, d
     printf("},\"hit_ratio\":%.4f",
            with_xc > 0 ? (double)(s->xcache[0] + s->xcache[1] + s->xcache[2]) / (double)with_xc
                        : 0);
-    const struct tmt_hist *hs[] = {&s->ttfb_us, &s->total_us};
-    const char *hn[] = {"ttfb_ms", "total_ms"};
-    for (int k = 0; k < 2; k++) {
-        printf(",\"%s\":{\"count\":%" PRIu64 ",\"mean\":%.3f,\"max\":%.3f", hn[k], hs[k]->count,
-               hs[k]->count ? (double)hs[k]->sum / (double)hs[k]->count / 1000 : 0,
-               (double)hs[k]->max / 1000);
-        for (int q = 0; q < 4; q++)
-            printf(",\"%s\":%.3f", q_names[q],
-                   (double)tmt_hist_quantile(hs[k], quantiles[q]) / 1000);
+    hist_json(",", "ttfb_ms", &s->ttfb_us);
+    hist_json(",", "total_ms", &s->total_us);
+    for (int i = 0; i < 2; i++) {
+        printf(",\"%s\":{", hm_names[i]);
+        hist_json("", "ttfb_ms", &s->ttfb_hm_us[i]);
+        hist_json(",", "total_ms", &s->total_hm_us[i]);
         printf("}");
     }
     if (p->conf->mode == LOAD_MODE_VIEWERS)
@@ -466,13 +511,15 @@ static void report_text(const struct load_plan *p, const struct load_stats *s, d
            with_xc > 0
                ? 100.0 * (double)(s->xcache[0] + s->xcache[1] + s->xcache[2]) / (double)with_xc
                : 0);
-    const struct tmt_hist *hs[] = {&s->ttfb_us, &s->total_us};
-    const char *hn[] = {"ttfb  ms   ", "total ms   "};
-    for (int k = 0; k < 2; k++) {
+    const struct tmt_hist *hs[] = {&s->ttfb_us,        &s->total_us,      &s->ttfb_hm_us[0],
+                                   &s->total_hm_us[0], &s->ttfb_hm_us[1], &s->total_hm_us[1]};
+    const char *hn[] = {"ttfb  ms   ", "total ms   ", "hit   ttfb ",
+                        "hit   total", "miss  ttfb ", "miss  total"};
+    for (int k = 0; k < 6; k++) {
         printf("%s", hn[k]);
         for (int q = 0; q < 4; q++)
             printf(" %s %.3f", q_names[q], (double)tmt_hist_quantile(hs[k], quantiles[q]) / 1000);
-        printf(" max %.3f\n", (double)hs[k]->max / 1000);
+        printf(" max %.3f (%" PRIu64 ")\n", (double)hs[k]->max / 1000, hs[k]->count);
     }
     if (p->conf->mode == LOAD_MODE_VIEWERS)
         printf("viewers     sessions %" PRIu64 " (abandoned %" PRIu64 "), segments %" PRIu64

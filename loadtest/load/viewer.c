@@ -15,6 +15,11 @@
  *
  * A playlist that fails (4xx, 5xx, unparsable) ends the session; the errors are counted by the
  * request layer. The viewer's playlists live for its session.
+ *
+ * Connections: with viewers.connection=shared a worker's viewers take connections from the
+ * worker's pool; with per-viewer each viewer has a client of its own that keeps one idle
+ * connection with no idle timeout, so a viewer holds one keep-alive connection across its
+ * requests and sessions (a new one only after the target closed it or a request failed).
  */
 #include <event2/event.h>
 #include <math.h>
@@ -34,6 +39,7 @@ struct viewer {
     unsigned magic;
     struct viewers *vs;
     struct event *timer;
+    struct tmt_http_client *client; /* viewers.connection=per-viewer: its own; else NULL */
     enum viewer_step step;
     struct tmt_m3u8 master;
     struct tmt_m3u8 media[VIEWER_MAX_VARIANTS];
@@ -102,7 +108,9 @@ static void on_result(void *arg, const struct load_result *res);
 
 static void fetch(struct viewer *v, bool keep)
 {
-    if (!load_fetch(v->vs->w, v->path, keep, on_result, v))
+    bool ok = v->client != NULL ? load_fetch_via(v->vs->w, v->client, v->path, keep, on_result, v)
+                                : load_fetch(v->vs->w, v->path, keep, on_result, v);
+    if (!ok)
         viewer_stop(v);
 }
 
@@ -348,6 +356,9 @@ void *load_viewers_start(struct load_worker *w)
         v->vs = vs;
         v->step = V_IDLE;
         v->timer = load_timer_new(w, on_timer, v);
+        /* one idle connection, kept until the target closes it: a player's keep-alive */
+        if (c->connection == 1)
+            v->client = load_client_new(w, 1, 0);
         uint64_t global = (uint64_t)i * p->workers + idx;
         load_timer_arm(v->timer, total > 0 ? c->ramp_ms * global / total : 0);
     }
@@ -363,6 +374,7 @@ void load_viewers_free(void *d)
         struct viewer *v = &vs->v[i];
         if (v->timer != NULL)
             event_free(v->timer);
+        tmt_http_client_free(&v->client);
         if (v->step != V_DONE) {
             tmt_m3u8_fini(&v->master);
             for (size_t k = 0; k < VIEWER_MAX_VARIANTS; k++) {

@@ -6,7 +6,9 @@ catalog's first asset exists on the shield, the others answer 404."""
 import json
 import os
 import shutil
+import signal
 import socket
+import subprocess
 import tempfile
 import time
 import unittest
@@ -162,6 +164,110 @@ class Load(unittest.TestCase):
                    "--requests", "40")
         self.assertEqual(rep["requests"], 40)
         self.assertGreaterEqual(rep["elapsed_s"], 0.35)
+
+    def test_7_hit_miss_split(self):
+        """A cold edge: the first pass over an asset's objects misses every time, the second hits
+        every time; the per-class latency figures count exactly those responses."""
+        with tempfile.TemporaryDirectory(prefix="tmt-load-cold-") as d:
+            edge = Edge("upstream.shields=127.0.0.1:%d" % self.shield.port, "tokens.public=/v/",
+                        "cache.warm_path=" + os.path.join(d, "warm"),
+                        "cache.cold_path=" + os.path.join(d, "cold"))
+            try:
+                # one viewer, one session over the whole asset at the lowest rung: master, media
+                # playlist, init and SEGS segments, each requested once
+                args = ("viewers", "--url", edge.url(""), "--assets", "a1", "--viewers", "1",
+                        "--pace", "fast", "--requests", str(3 + SEGS), "--set",
+                        "viewers.watch_mean=100", "--set", "viewers.abr_safety=0.01")
+                passes = [load(*args), load(*args)]
+            finally:
+                edge.__exit__(None, None, None)
+        n = 3 + SEGS
+        for i, rep in enumerate(passes):
+            self.assertEqual(rep["requests"], n, rep)
+            self.assertEqual(rep["errors"], 0, rep)
+            xc = rep["x_cache"]
+            hits = xc["hit_hot"] + xc["hit_warm"] + xc["hit_cold"]
+            want_hit, want_miss = (0, n) if i == 0 else (n, 0)
+            self.assertEqual((hits, xc["miss"]), (want_hit, want_miss), rep)
+            for cls, want in (("hit", want_hit), ("miss", want_miss)):
+                for h in ("ttfb_ms", "total_ms"):
+                    f = rep[cls][h]
+                    self.assertEqual(f["count"], want, (cls, h, rep))
+                    if want:
+                        self.assertGreater(f["max"], 0)
+                        self.assertLessEqual(f["p50"], f["p90"])
+                        self.assertLessEqual(f["p90"], f["p99"])
+                        self.assertLessEqual(f["p99"], f["p99_9"])
+                        self.assertLessEqual(f["p99_9"], f["max"] + 1e-9)
+                    else:
+                        self.assertEqual(f["p50"], 0)
+            # the totals hold both classes
+            self.assertEqual(rep["ttfb_ms"]["count"], n)
+            self.assertEqual(rep["total_ms"]["count"], n)
+        # the text report shows the split too
+        r = run("tomato-load", "viewers", "--url", self.edge.url(""), "--assets", "a1",
+                "--viewers", "1", "--pace", "fast", "--requests", "5", "--progress", "false")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for line in ("hit   ttfb ", "hit   total", "miss  ttfb ", "miss  total"):
+            self.assertIn(line, r.stdout)
+
+    def open_conns(self, pid, port):
+        """Established TCP connections of process pid to 127.0.0.1:port (ss -tnp)."""
+        r = subprocess.run(["ss", "-Htnp", "state", "established", "dst", "127.0.0.1:%d" % port],
+                           capture_output=True, text=True, timeout=10)
+        return sum(1 for l in r.stdout.splitlines() if "pid=%d," % pid in l)
+
+    def viewers_run(self, mode, viewers, watch):
+        """Runs real-time viewers with viewers.connection=mode for a few seconds; watch(pid) is
+        called while they run. Returns the report and the edge's accepted connections."""
+        accepted = lambda: self.edge.metrics()["tmt_http_connections_accepted_total"]
+        a0 = accepted()
+        p = subprocess.Popen(
+            [os.path.join(os.environ["TMT_BIN"], "tomato-load"), "viewers", "--url",
+             self.edge.url(""), "--assets", "a1", "--viewers", str(viewers), "--requests", "0",
+             "--duration", "30s", "--ramp", "2s", "--progress", "false", "--json", "true",
+             "--set", "viewers.connection=" + mode, "--set", "viewers.watch_mean=100",
+             "--set", "viewers.buffer=2s", "--set", "viewers.think=0"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            watch(p.pid)
+        finally:
+            p.send_signal(signal.SIGINT)
+            out, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0, err)
+        rep = json.loads(out)
+        self.assertEqual(rep["errors"], 0, rep)
+        return rep, accepted() - a0
+
+    def test_8_connection_per_viewer(self):
+        """viewers.connection=per-viewer: each viewer holds its own keep-alive connection: the
+        edge accepts exactly one connection per viewer and has that many open, and tomato-load
+        has that many established. Shared pools need fewer: real-time viewers ramped up over two
+        seconds seldom overlap, so they lend each other their connections."""
+        if shutil.which("ss") is None:
+            self.skipTest("no ss")
+        port = int(self.edge.url("").rstrip("/").rsplit(":", 1)[1])
+        n = 12
+        seen = []
+
+        def watch_per_viewer(pid):
+            # wait until every viewer has started and holds its connection, then keep watching
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                seen.append((self.open_conns(pid, port),
+                             self.edge.metrics()["tmt_http_connections_open"]))
+                if len(seen) >= 5 and seen[-5:] == [(n, n)] * 5:
+                    return
+                time.sleep(0.3)
+
+        rep, accepted = self.viewers_run("per-viewer", n, watch_per_viewer)
+        self.assertEqual(seen[-5:], [(n, n)] * 5, seen)
+        self.assertEqual(accepted, n, rep)
+        # keep-alive: every viewer has made several requests on its one connection
+        self.assertGreater(rep["requests"], 4 * n, rep)
+        rep, accepted = self.viewers_run("shared", n, lambda pid: time.sleep(4))
+        self.assertGreater(rep["requests"], 4 * n, rep)
+        self.assertLess(accepted, n, rep)
 
     def test_6_bad_settings(self):
         r = run("tomato-load", "viewers", "--url", "http://localhost:8080", "--assets", "a1")
