@@ -29,7 +29,7 @@ pkgs+=(libevent-dev libnghttp2-dev libssl-dev librocksdb-dev libmaxminddb-dev
     libavformat-dev libavcodec-dev libavutil-dev libavfilter-dev libswscale-dev libswresample-dev
     libzstd-dev libjansson-dev libinih-dev libxxhash-dev libcmocka-dev)
 # Tools the tests drive as real clients.
-pkgs+=(ffmpeg curl openssl nghttp2-client zstd python3-jwt python3-h2 iproute2)
+pkgs+=(ffmpeg curl openssl nghttp2-client zstd python3-jwt python3-h2 iproute2 valgrind)
 pkgs+=(libmaxmind-db-writer-perl mmdb-bin) # geo tests write City databases; mmdblookup reads them
 # The browser test (tests/browser): Debian's Chromium, driven by playwright-core from npm. Node.js
 # and npm come from Debian unless the machine has them already (a Node.js from elsewhere that

@@ -73,7 +73,7 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTMT_WERROR=ON \
 cmake --build build-asan -j"$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --output-on-failure -j"$jobs" -LE 'bench|soak|browser')
+    ctest --output-on-failure -j"$jobs" -LE 'bench|soak|browser|valgrind')
 stage_done sanitize
 
 stage fuzz
