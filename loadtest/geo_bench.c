@@ -1,7 +1,7 @@
 /*
  * tmt-geo-bench: route decisions per second of libtmt_geo (geo.h) on one thread, next to the
  * naive or library way of doing the same lookup, in the same process and run. Used by
- * loadtest/bench_geo.sh; not installed.
+ * loadtest/bench/geo.sh; not installed.
  *
  *   tmt-geo-bench DB NETWORKS [ITER [RUNS [SEED]]]      (default 200000, 5, 1)
  *

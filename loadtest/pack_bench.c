@@ -4,7 +4,7 @@
  * segment N of one rendition ITER times, each time as tomato-shield does on a miss: open the
  * mezzanine, fstat, tmt_pack_media_segment into a fresh buffer, close, and XXH3 over the output
  * (the ETag's hash) so that no work can be skipped. Each iteration is timed with
- * CLOCK_MONOTONIC. Used by loadtest/bench_pack.sh; not installed.
+ * CLOCK_MONOTONIC. Used by loadtest/bench/pack.sh; not installed.
  *
  *   tmt-pack-bench ROOT ASSET RENDITION N [ITER]
  *

@@ -1,12 +1,12 @@
 /*
  * tmt-token-bench: the cost of one URI Signing token check and one signature (token.h) on one
- * thread, with nothing cached. Used by loadtest/bench_token.sh; not installed.
+ * thread, with nothing cached. Used by loadtest/bench/token.sh; not installed.
  *
  *   tmt-token-bench [ITER [RUNS [NOW]]]      (default 200000, 5 and 1767225600)
  *
  * Signs 64 tokens of the size the control plane issues (iss, 22-character sub, iat, exp, nbf,
  * cdniv, cdniuc for a 12-character id, tmt_dev, tmt_lease: about 400 characters), issued at
- * NOW - 60 s for 4 hours and checked at NOW (bench_token.sh passes the clock, so that a peer
+ * NOW - 60 s for 4 hours and checked at NOW (bench/token.sh passes the clock, so that a peer
  * reading the real clock accepts them too), then, RUNS times after one untimed pass:
  *   verify  ITER full checks, cycling through the 64 tokens: tmt_token_verify against a ring of
  *           two keys (the token's is the second), then tmt_token_path_ok on a request path;

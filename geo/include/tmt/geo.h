@@ -65,7 +65,7 @@
  * err and routing goes on without it (pass db = NULL); a lookup error (a damaged file that
  * opened) is reported in the choice (db_error) and the decision falls back to the default group.
  *
- * Costs (loadtest/bench_geo.sh, docs/BENCHMARKS.md): a zone lookup is a walk down a
+ * Costs (loadtest/bench/geo.sh, docs/BENCHMARKS.md): a zone lookup is a walk down a
  * path-compressed trie (0.2 us with 10,000 prefixes, parsing the address included); a decision
  * adds passes over the edge list (1.25 us for a zone hit with 200 edges), and a location decision
  * two sincos per edge to rank distances (edges listed together with the same coordinates, as a

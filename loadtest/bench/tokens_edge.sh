@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Token checks at the edge: tomato-edge hot hits with the token gate off and on, same run.
 #
-#   loadtest/bench_tokens_edge.sh [--duration SECONDS] [--runs N] [--quick] [--build-dir DIR]
+#   loadtest/bench/tokens_edge.sh [--duration SECONDS] [--runs N] [--quick] [--build-dir DIR]
 #                                 [--together]
 #
 # An nginx origin (on core 1) serves a 1 KiB playlist and a 1 MiB segment under /v/bench/ with
@@ -37,11 +37,11 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-top=$(cd "$here/.." && pwd)
-# shellcheck source=loadtest/bench_lib.sh
-. "$here/bench_lib.sh"
+top=$(cd "$here/../.." && pwd)
+# shellcheck source=loadtest/bench/lib.sh
+. "$here/lib.sh"
 build_dir=$top/build
-cmdline="loadtest/bench_tokens_edge.sh$(printf ' %q' "$@")"
+cmdline="loadtest/bench/tokens_edge.sh$(printf ' %q' "$@")"
 tool_pids=() # wrk processes running
 together=0
 
@@ -98,7 +98,7 @@ while [ $# -gt 0 ]; do
         exit 0
         ;;
     *)
-        echo "bench_tokens_edge.sh: unknown option '$1' (try --help)" >&2
+        echo "bench/tokens_edge.sh: unknown option '$1' (try --help)" >&2
         exit 2
         ;;
     esac
@@ -223,7 +223,7 @@ start_origin() {
     port_origin=$(free_ports 1)
     mkdir -p "$prefix"
     cat >"$prefix/nginx.conf" <<EOF
-# Origin for bench_tokens_edge.sh: every response long-lived, every request logged.
+# Origin for bench/tokens_edge.sh: every response long-lived, every request logged.
 worker_processes 1;
 pid $prefix/nginx.pid;
 error_log $prefix/error.log warn;
@@ -268,7 +268,7 @@ start_edge() { # name tokens-section
     a=${ports#* }
     mkdir -p "$dir"
     cat >"$dir/tomato-edge.conf" <<EOF
-# tomato-edge for bench_tokens_edge.sh (tokens $name)
+# tomato-edge for bench/tokens_edge.sh (tokens $name)
 [log]
 level = warn
 

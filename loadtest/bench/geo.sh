@@ -2,7 +2,7 @@
 # Geo benchmark: route decisions per second of libtmt_geo on one thread, against a linear scan of
 # the coverage-zone CIDR list and against libmaxminddb's own lookups, in the same run.
 #
-#   loadtest/bench_geo.sh [--iter N] [--runs N] [--networks N] [--quick] [--build-dir DIR]
+#   loadtest/bench/geo.sh [--iter N] [--runs N] [--networks N] [--quick] [--build-dir DIR]
 #
 #   setup   tests/unit/geo/make_city_mmdb.pl --random N 1 makes a MaxMind City database of N
 #           random IPv4 /24 networks (default 100000), each with a full City record (city,
@@ -41,11 +41,11 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-top=$(cd "$here/.." && pwd)
-# shellcheck source=loadtest/bench_lib.sh
-. "$here/bench_lib.sh"
+top=$(cd "$here/../.." && pwd)
+# shellcheck source=loadtest/bench/lib.sh
+. "$here/lib.sh"
 build_dir=$top/build
-cmdline="loadtest/bench_geo.sh$(printf ' %q' "$@")"
+cmdline="loadtest/bench/geo.sh$(printf ' %q' "$@")"
 tool_pid=""
 
 iter=200000
@@ -102,7 +102,7 @@ while [ $# -gt 0 ]; do
         exit 0
         ;;
     *)
-        echo "bench_geo.sh: unknown option '$1' (try --help)" >&2
+        echo "bench/geo.sh: unknown option '$1' (try --help)" >&2
         exit 2
         ;;
     esac

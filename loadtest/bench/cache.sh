@@ -2,7 +2,7 @@
 # Cache-hit benchmark: tomato-edge (hot and warm hits) against nginx proxy_cache, Varnish and
 # Apache Traffic Server, one worker each, all in front of the same nginx origin.
 #
-#   loadtest/bench_cache.sh [--duration SECONDS] [--runs N] [--quick] [--build-dir DIR] [--no-ats]
+#   loadtest/bench/cache.sh [--duration SECONDS] [--runs N] [--quick] [--build-dir DIR] [--no-ats]
 #
 # The origin (nginx, on core 1) serves a 1 KiB playlist and a 1 MiB segment with
 # Cache-Control: public, max-age=31536000 and logs every request. Each cache runs ONE worker
@@ -40,11 +40,11 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-top=$(cd "$here/.." && pwd)
-# shellcheck source=loadtest/bench_lib.sh
-. "$here/bench_lib.sh"
+top=$(cd "$here/../.." && pwd)
+# shellcheck source=loadtest/bench/lib.sh
+. "$here/lib.sh"
 build_dir=$top/build
-cmdline="loadtest/bench_cache.sh$(printf ' %q' "$@")"
+cmdline="loadtest/bench/cache.sh$(printf ' %q' "$@")"
 tool_pid=""
 
 duration=10
@@ -101,7 +101,7 @@ while [ $# -gt 0 ]; do
         exit 0
         ;;
     *)
-        echo "bench_cache.sh: unknown option '$1' (try --help)" >&2
+        echo "bench/cache.sh: unknown option '$1' (try --help)" >&2
         exit 2
         ;;
     esac
@@ -217,7 +217,7 @@ start_origin() {
     port_origin=$(free_ports 1)
     mkdir -p "$prefix"
     cat >"$prefix/nginx.conf" <<EOF
-# Origin for bench_cache.sh: every response long-lived, every request logged.
+# Origin for bench/cache.sh: every response long-lived, every request logged.
 worker_processes 1;
 pid $prefix/nginx.pid;
 error_log $prefix/error.log warn;
@@ -272,7 +272,7 @@ start_edge() { # name hot_size warm_size
     a=${ports#* }
     mkdir -p "$dir"
     cat >"$dir/tomato-edge.conf" <<EOF
-# tomato-edge for bench_cache.sh ($name hits)
+# tomato-edge for bench/cache.sh ($name hits)
 [log]
 level = warn
 
@@ -287,7 +287,7 @@ listen = 127.0.0.1:$a
 shields = 127.0.0.1:$port_origin
 
 [tokens]
-# The objects are requested without tokens (bench_tokens_edge.sh measures the token checks).
+# The objects are requested without tokens (bench/tokens_edge.sh measures the token checks).
 public = /v/
 
 [cache]
@@ -310,7 +310,7 @@ start_nginx() {
     p=$(free_ports 1)
     mkdir -p "$prefix"
     cat >"$prefix/nginx.conf" <<EOF
-# nginx proxy_cache for bench_cache.sh: one worker, cache files in a temp dir.
+# nginx proxy_cache for bench/cache.sh: one worker, cache files in a temp dir.
 worker_processes 1;
 pid $prefix/nginx.pid;
 error_log $prefix/error.log warn;

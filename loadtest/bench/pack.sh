@@ -4,7 +4,7 @@
 # shield's cache hits on that segment (and on the master playlist) against nginx serving the same
 # bytes from files, one worker each.
 #
-#   loadtest/bench_pack.sh [--duration SECONDS] [--runs N] [--quick] [--build-dir DIR] [--keep]
+#   loadtest/bench/pack.sh [--duration SECONDS] [--runs N] [--quick] [--build-dir DIR] [--keep]
 #
 # The mezzanine is made with ffmpeg in a temp dir: 60 s of 1280x720 25 fps H.264 at 3 Mbit/s
 # (libx264 veryfast, a keyframe every 4 s: keyint=100:min-keyint=100:scenecut=0) with AAC
@@ -44,11 +44,11 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-top=$(cd "$here/.." && pwd)
-# shellcheck source=loadtest/bench_lib.sh
-. "$here/bench_lib.sh"
+top=$(cd "$here/../.." && pwd)
+# shellcheck source=loadtest/bench/lib.sh
+. "$here/lib.sh"
 build_dir=$top/build
-cmdline="loadtest/bench_pack.sh$(printf ' %q' "$@")"
+cmdline="loadtest/bench/pack.sh$(printf ' %q' "$@")"
 tool_pid=""
 
 duration=10
@@ -104,7 +104,7 @@ while [ $# -gt 0 ]; do
         exit 0
         ;;
     *)
-        echo "bench_pack.sh: unknown option '$1' (try --help)" >&2
+        echo "bench/pack.sh: unknown option '$1' (try --help)" >&2
         exit 2
         ;;
     esac
@@ -284,7 +284,7 @@ start_shield() {
     shield_admin=${ports#* }
     mkdir -p "$dir"
     cat >"$dir/tomato-shield.conf" <<EOF
-# tomato-shield for bench_pack.sh: one worker, packaged objects kept in RAM (and RocksDB).
+# tomato-shield for bench/pack.sh: one worker, packaged objects kept in RAM (and RocksDB).
 [log]
 level = warn
 
@@ -320,7 +320,7 @@ start_nginx() {
     p=$(free_ports 1)
     mkdir -p "$prefix"
     cat >"$prefix/nginx.conf" <<EOF
-# nginx for bench_pack.sh: one worker serving the shield's packaged bytes as files.
+# nginx for bench/pack.sh: one worker serving the shield's packaged bytes as files.
 worker_processes 1;
 pid $prefix/nginx.pid;
 error_log $prefix/error.log warn;

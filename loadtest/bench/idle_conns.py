@@ -2,7 +2,7 @@
 """Hold many idle HTTP/1.1 keep-alive connections open against one server.
 
 Each connection sends one GET, reads the whole response (status 200, Content-Length framing),
-then stays open and idle. Used by bench_static.sh --memory to measure the server's memory per
+then stays open and idle. Used by bench/static.sh --memory to measure the server's memory per
 idle connection. Non-blocking sockets with selectors; at most --parallel connections are being
 set up at any time, so the server's listen backlog never overflows.
 

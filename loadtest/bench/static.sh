@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Static-file benchmark: tomato-edge (--static) against nginx and h2o, one worker each.
 #
-#   loadtest/bench_static.sh [--duration SECONDS] [--runs N] [--quick] [--memory | --memory-only]
+#   loadtest/bench/static.sh [--duration SECONDS] [--runs N] [--quick] [--memory | --memory-only]
 #
 # Every server serves the same 1 KiB and 1 MiB files from a temp dir with ONE worker pinned to
 # core 0 (taskset -c 0); the load generator is pinned to core 1 (taskset -c 1).
@@ -24,11 +24,11 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-top=$(cd "$here/.." && pwd)
-# shellcheck source=loadtest/bench_lib.sh
-. "$here/bench_lib.sh"
+top=$(cd "$here/../.." && pwd)
+# shellcheck source=loadtest/bench/lib.sh
+. "$here/lib.sh"
 edge_bin=${TOMATO_EDGE:-$top/build/bin/tomato-edge}
-cmdline="loadtest/bench_static.sh$(printf ' %q' "$@")"
+cmdline="loadtest/bench/static.sh$(printf ' %q' "$@")"
 idle_pid=""
 tool_pid=""
 
@@ -93,7 +93,7 @@ while [ $# -gt 0 ]; do
         exit 0
         ;;
     *)
-        echo "bench_static.sh: unknown option '$1' (try --help)" >&2
+        echo "bench/static.sh: unknown option '$1' (try --help)" >&2
         exit 2
         ;;
     esac
@@ -587,7 +587,7 @@ if do_tput == "1":
 
 if do_mem == "1":
     print("Memory per idle HTTP/1.1 keep-alive connection: %s connections, each after one completed "
-          "GET of the 1 KiB file, held idle by loadtest/idle_conns.py (core 1) against a freshly "
+          "GET of the 1 KiB file, held idle by loadtest/bench/idle_conns.py (core 1) against a freshly "
           "started server. RSS = VmRSS from /proc/PID/status summed over the server's processes "
           "(nginx: master + worker; h2o: its process and helpers). RSS after close is as the "
           "allocator left it (no malloc_trim)." % conns)

@@ -4,7 +4,7 @@
 # nginx answering the same requests with a fixed JSON body (the HTTP floor of this client and
 # machine), in the same run.
 #
-#   loadtest/bench_control.sh [--duration SECONDS] [--runs N] [--quick] [--users N] [--build-dir DIR]
+#   loadtest/bench/control.sh [--duration SECONDS] [--runs N] [--quick] [--users N] [--build-dir DIR]
 #
 # Setup: tomato-control (server.workers=1, server.api_threads=2, auth.scrypt_n=1024 so that
 # making the accounts is quick; scrypt is not on the measured path) with a published show and
@@ -30,9 +30,9 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-top=$(cd "$here/.." && pwd)
-# shellcheck source=loadtest/bench_lib.sh
-. "$here/bench_lib.sh"
+top=$(cd "$here/../.." && pwd)
+# shellcheck source=loadtest/bench/lib.sh
+. "$here/lib.sh"
 
 duration=10
 runs=3
@@ -200,7 +200,7 @@ done
 leases=$(curl -s "http://127.0.0.1:$aport/metrics" | awk '/^tmt_control_tokens_signed_total/ { print $2 }')
 echo "## Playback authorizations: tomato-control vs the nginx floor"
 echo
-echo "- command: \`loadtest/bench_control.sh --duration $duration --runs $runs --users $users --build-dir $build_dir\`"
+echo "- command: \`loadtest/bench/control.sh --duration $duration --runs $runs --users $users --build-dir $build_dir\`"
 echo "- $(nproc) cores, $(uname -r); $(wrk -v 2>&1 | head -n 1 | awk '{ print "wrk " $2 }'); $(nginx -v 2>&1)"
 echo "- wrk -t1 -c32 on core 1, servers on core 0; median of $runs run(s); tokens signed in all: ${leases:-?}"
 echo

@@ -3,7 +3,7 @@
 # proxy_cache in front of the same shield, each starting with empty caches (its own and the
 # shield's), same load, same seed.
 #
-#   loadtest/bench_cold_viewers.sh [--runs N] [--assets N] [--seconds S] [--viewers N]
+#   loadtest/bench/cold_viewers.sh [--runs N] [--assets N] [--seconds S] [--viewers N]
 #                                  [--requests N] [--seed N] [--edge-set KEY=VALUE]...
 #                                  [--build-dir DIR] [--quick] [--keep]
 #
@@ -13,7 +13,7 @@
 # Every measurement starts a fresh shield (empty cache dir) and a fresh cache in front of it:
 #   tomato-edge        server.workers=1, tokens.public=/v/, upstream.shields = the shield, new
 #                      warm and cold RocksDB dirs (nothing cached)
-#   nginx proxy_cache  loadtest/peers/nginx_proxy_cache.conf.in: worker_processes 1, new cache
+#   nginx proxy_cache  loadtest/bench/peers/nginx_proxy_cache.conf.in: worker_processes 1, new cache
 #                      dir, proxy_cache_lock on (coalescing), keep-alive to the shield
 # The cache and the shield run on core 0 (taskset -c 0), tomato-load on core 1 (taskset -c 1).
 # Two passes, each on fresh caches:
@@ -47,10 +47,10 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-top=$(cd "$here/.." && pwd)
-# shellcheck source=loadtest/bench_lib.sh
-. "$here/bench_lib.sh"
-cmdline="loadtest/bench_cold_viewers.sh"
+top=$(cd "$here/../.." && pwd)
+# shellcheck source=loadtest/bench/lib.sh
+. "$here/lib.sh"
+cmdline="loadtest/bench/cold_viewers.sh"
 [ $# -eq 0 ] || cmdline+=$(printf ' %q' "$@")
 
 build_dir=$top/build-rel
@@ -198,7 +198,7 @@ start_edge() { # dir
     edge_admin=${ports#* }
     mkdir -p "$d"
     cat >"$d/tomato-edge.conf" <<EOF
-# tomato-edge for bench_cold_viewers.sh: one worker, empty cache in front of one shield
+# tomato-edge for bench/cold_viewers.sh: one worker, empty cache in front of one shield
 [log]
 level = warn
 [server]
@@ -321,7 +321,7 @@ done
     echo "Command: \`$cmdline\`"
     echo
     echo "- $("$edge_bin" --version 2>&1 | head -n 1), $("$shield_bin" --version 2>&1 | head -n 1), $("$load_bin" --version 2>&1 | head -n 1) (git $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown), CMAKE_BUILD_TYPE=${build_type:-unknown})"
-    echo "- tomato-edge: server.workers=1, tokens.public=/v/, new warm and cold dirs per measurement${edge_sets[*]:+, ${edge_sets[*]}}, other settings default; nginx: $(nginx -v 2>&1 | sed 's/^nginx version: //'), loadtest/peers/nginx_proxy_cache.conf.in (worker_processes 1, proxy_cache_lock on, keepalive 64 to the shield, new cache dir per measurement)"
+    echo "- tomato-edge: server.workers=1, tokens.public=/v/, new warm and cold dirs per measurement${edge_sets[*]:+, ${edge_sets[*]}}, other settings default; nginx: $(nginx -v 2>&1 | sed 's/^nginx version: //'), loadtest/bench/peers/nginx_proxy_cache.conf.in (worker_processes 1, proxy_cache_lock on, keepalive 64 to the shield, new cache dir per measurement)"
     echo "- tomato-shield: server.workers=1, server.open=true, new cache dir per measurement, other settings default; the cache and the shield on core $server_core, tomato-load on core $client_core"
     echo "- media: $n_assets assets of ${seconds} s, renditions r0 320x180, r1 480x270, r2 640x360 (libx264 veryfast, 24 fps) with AAC, 4-second segments: $n_objects objects (master, 3 playlists, 3 init segments, $((3 * n_segs)) segments per asset; audio not requested)"
     echo "- misses pass: \`tomato-load replay --trace miss.csv --connections $n_assets --requests 0\` (every object once, checked to be a miss everywhere); viewer pass: \`tomato-load viewers --assets a1..a$n_assets --viewers $viewers --pace fast --requests $requests --seed $seed --set viewers.think=0\` (Zipf 0.8, watch_mean 0.5)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Miss-ratio-curve estimate against exact replays: tomato-cachesim --mrc on the developers' trace.
 #
-#   loadtest/bench_mrc.sh [--trace FILE] [--build-dir DIR] [--rate R] [--policies "segpool lru ..."]
+#   loadtest/bench/mrc.sh [--trace FILE] [--build-dir DIR] [--rate R] [--policies "segpool lru ..."]
 #                         [--seeds "0 1 2"]
 #
 # For each policy and seed: the estimator (edge/cache/mrc.c) at sample rate R (default 0.01),
@@ -16,7 +16,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-top=$(cd "$here/.." && pwd)
+top=$(cd "$here/../.." && pwd)
 build_dir=$top/build-rel
 trace=""
 rate=0.01
@@ -30,12 +30,12 @@ while [ $# -gt 0 ]; do
     --rate) rate=$2; shift 2 ;;
     --policies) policies=$2; shift 2 ;;
     --seeds) seeds=$2; shift 2 ;;
-    *) echo "bench_mrc.sh: unknown argument $1" >&2; exit 2 ;;
+    *) echo "bench/mrc.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
 
 sim=$build_dir/bin/tomato-cachesim
-[ -x "$sim" ] || { echo "bench_mrc.sh: no $sim (cmake --build $build_dir --target tomato-cachesim)" >&2; exit 1; }
+[ -x "$sim" ] || { echo "bench/mrc.sh: no $sim (cmake --build $build_dir --target tomato-cachesim)" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 if [ -z "$trace" ]; then

@@ -2,7 +2,7 @@
 # Many concurrent slow viewers: memory and CPU per viewer of a warm tomato-edge against nginx
 # proxy_cache, both in front of the same tomato-shield and serving the same packaged objects.
 #
-#   loadtest/bench_slow_viewers.sh [--viewers N] [--ramp S] [--hold S] [--runs N] [--loaders K]
+#   loadtest/bench/slow_viewers.sh [--viewers N] [--ramp S] [--hold S] [--runs N] [--loaders K]
 #                                  [--assets N] [--abr-safety X] [--watch-mean X] [--no-conns]
 #                                  [--build-dir DIR]
 #                                  [--quick] [--keep]
@@ -13,11 +13,11 @@
 # Per run and server, one at a time on core 0 (taskset -c 0), started afresh:
 #   tomato-edge        server.workers=1, cache.hot_size=256MiB (hits from RAM), http.idle_timeout
 #                      and http.max_connections raised so that every viewer's connection stays
-#   nginx proxy_cache  loadtest/peers/nginx_proxy_cache.conf.in, worker_processes 1, cache files
+#   nginx proxy_cache  loadtest/bench/peers/nginx_proxy_cache.conf.in, worker_processes 1, cache files
 #                      in a temp dir (page cache), sendfile, open_file_cache
 # Both are warmed first (every object fetched twice through tomato-load replay; the second pass
 # must be all hits). Then, on core 1:
-#   1. loadtest/idle_conns.py opens N keep-alive connections (one GET of a master playlist each)
+#   1. loadtest/bench/idle_conns.py opens N keep-alive connections (one GET of a master playlist each)
 #      and holds them: each viewer's own connection, as a player keeps one open between segments.
 #   2. --loaders tomato-load processes run N viewers in all (pace realtime: a segment when less
 #      than 12 s is buffered, so one 4-s segment every 4 s once playing; by default every
@@ -52,10 +52,10 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-top=$(cd "$here/.." && pwd)
-# shellcheck source=loadtest/bench_lib.sh
-. "$here/bench_lib.sh"
-cmdline="loadtest/bench_slow_viewers.sh"
+top=$(cd "$here/../.." && pwd)
+# shellcheck source=loadtest/bench/lib.sh
+. "$here/lib.sh"
+cmdline="loadtest/bench/slow_viewers.sh"
 [ $# -eq 0 ] || cmdline+=$(printf ' %q' "$@")
 
 build_dir=$top/build-rel
@@ -208,7 +208,7 @@ start_edge() { # dir
     edge_admin=${ports#* }
     mkdir -p "$d"
     cat >"$d/tomato-edge.conf" <<EOF
-# tomato-edge for bench_slow_viewers.sh: one worker, hits from RAM
+# tomato-edge for bench/slow_viewers.sh: one worker, hits from RAM
 [log]
 level = warn
 [server]
@@ -380,11 +380,11 @@ done
     echo "Command: \`$cmdline\`"
     echo
     echo "- $("$edge_bin" --version 2>&1 | head -n 1), $("$load_bin" --version 2>&1 | head -n 1) (git $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown), CMAKE_BUILD_TYPE=${build_type:-unknown}); tomato-edge: server.workers=1, cache.hot_size=256MiB, http.idle_timeout=600s, http.max_connections=$nofile, tokens.public=/v/"
-    echo "- nginx: $(nginx -v 2>&1 | sed 's/^nginx version: //'), loadtest/peers/nginx_proxy_cache.conf.in (worker_processes 1, worker_connections $nofile, sendfile, open_file_cache, keepalive_timeout 300s); warm: its cache files are in the page cache"
+    echo "- nginx: $(nginx -v 2>&1 | sed 's/^nginx version: //'), loadtest/bench/peers/nginx_proxy_cache.conf.in (worker_processes 1, worker_connections $nofile, sendfile, open_file_cache, keepalive_timeout 300s); warm: its cache files are in the page cache"
     echo "- both in front of one tomato-shield (core $client_core, idle while measuring), warmed with every object twice (second pass all hits: X-Cache HIT-hot / HIT); server on core $server_core, load on core $client_core"
     echo "- media: $n_assets assets of $seconds s, renditions r0 160x90 and r1 320x180 (libx264 veryfast 24 fps, AAC), 4-second segments"
     if [ "$hold_conns" = 1 ]; then
-        echo "- per viewer one held keep-alive connection (\`loadtest/idle_conns.py --conns $viewers\`, one GET of a master playlist each), then $loaders tomato-load process(es): \`tomato-load viewers --viewers $((viewers / loaders)) --pace realtime --ramp ${ramp}s --duration $((ramp + hold))s --set viewers.abr_safety=$abr_safety --set viewers.watch_mean=$watch_mean\` (buffer 12 s, think 1 s), whose requests share its keep-alive pool"
+        echo "- per viewer one held keep-alive connection (\`loadtest/bench/idle_conns.py --conns $viewers\`, one GET of a master playlist each), then $loaders tomato-load process(es): \`tomato-load viewers --viewers $((viewers / loaders)) --pace realtime --ramp ${ramp}s --duration $((ramp + hold))s --set viewers.abr_safety=$abr_safety --set viewers.watch_mean=$watch_mean\` (buffer 12 s, think 1 s), whose requests share its keep-alive pool"
     else
         echo "- $loaders tomato-load process(es): \`tomato-load viewers --viewers $((viewers / loaders)) --pace realtime --ramp ${ramp}s --duration $((ramp + hold))s --set viewers.abr_safety=$abr_safety --set viewers.watch_mean=$watch_mean\` (no held connection per viewer)"
     fi

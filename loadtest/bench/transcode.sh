@@ -2,7 +2,7 @@
 # Transcoding benchmark: `tomato-shield transcode` against the `ffmpeg` program making the same
 # ladder from the same source with the same settings, one after the other on the same cores.
 #
-#   loadtest/bench_transcode.sh [--runs N] [--seconds S] [--build-dir DIR] [--keep]
+#   loadtest/bench/transcode.sh [--runs N] [--seconds S] [--build-dir DIR] [--keep]
 #
 # The source is made with ffmpeg in a temp dir: S seconds (default 30) of testsrc2 at 1920x1080
 # 30 fps (libx264 veryfast crf 18, yuv420p) with a 440 Hz sine as AAC 192 kbit/s 44.1 kHz stereo.
@@ -33,11 +33,11 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-top=$(cd "$here/.." && pwd)
-# shellcheck source=loadtest/bench_lib.sh
-. "$here/bench_lib.sh"
+top=$(cd "$here/../.." && pwd)
+# shellcheck source=loadtest/bench/lib.sh
+. "$here/lib.sh"
 build_dir=$top/build-rel
-cmdline="loadtest/bench_transcode.sh$(printf ' %q' "$@")"
+cmdline="loadtest/bench/transcode.sh$(printf ' %q' "$@")"
 
 runs=1
 seconds=30

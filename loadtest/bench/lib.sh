@@ -1,4 +1,4 @@
-# bench_lib.sh: helpers the loadtest/bench_*.sh scripts share (sourced, not run): usage from
+# lib.sh: helpers the loadtest/bench_*.sh scripts share (sourced, not run): usage from
 # the script's header comment, messages, tool checks and the preflight of daemon benchmarks,
 # server process trees and their stop, free
 # loopback ports and waiting for them, CPU ticks of a process tree, a nanosecond clock.

@@ -3,7 +3,7 @@
 # python3-jwt, the implementation the test vectors are checked with), one thread each, pinned
 # to the same core, in the same run.
 #
-#   loadtest/bench_token.sh [--iter N] [--runs N] [--quick] [--build-dir DIR]
+#   loadtest/bench/token.sh [--iter N] [--runs N] [--quick] [--build-dir DIR]
 #
 #   ours    tmt-token-bench ITER 1 NOW (loadtest/token_bench.c) on core 0: 64 tokens of the
 #           size the control plane issues (about 400 characters), NOW the real clock. Per run,
@@ -38,11 +38,11 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-top=$(cd "$here/.." && pwd)
-# shellcheck source=loadtest/bench_lib.sh
-. "$here/bench_lib.sh"
+top=$(cd "$here/../.." && pwd)
+# shellcheck source=loadtest/bench/lib.sh
+. "$here/lib.sh"
 build_dir=$top/build
-cmdline="loadtest/bench_token.sh$(printf ' %q' "$@")"
+cmdline="loadtest/bench/token.sh$(printf ' %q' "$@")"
 tool_pid=""
 
 iter=200000
@@ -88,7 +88,7 @@ while [ $# -gt 0 ]; do
         exit 0
         ;;
     *)
-        echo "bench_token.sh: unknown option '$1' (try --help)" >&2
+        echo "bench/token.sh: unknown option '$1' (try --help)" >&2
         exit 2
         ;;
     esac
