@@ -241,8 +241,12 @@ static bool make_plan(const struct load_conf *c, struct load_plan *p)
     int plen = port != NULL ? (int)(hp + hl - port) : 0;
     snprintf(p->upstream, sizeof(p->upstream), v6 ? "[%s]:%.*s" : "%s:%.*s", host,
              plen > 0 ? plen : 2, plen > 0 ? port : "80");
-    char token[256] = "";
+    /* Control-plane tokens run to several hundred characters: one that does not fit is refused,
+     * never cut (a cut token is a malformed one, and every request would get 403). */
+    char token[4096] = "";
+    const char *token_key = "target.token";
     if (c->token_file[0] != '\0') {
+        token_key = "target.token_file";
         FILE *f = fopen(c->token_file, "r");
         if (f == NULL || fgets(token, sizeof(token), f) == NULL) {
             fprintf(stderr, "tomato-load: target.token_file: cannot read %s\n", c->token_file);
@@ -250,20 +254,34 @@ static bool make_plan(const struct load_conf *c, struct load_plan *p)
                 fclose(f);
             return false;
         }
+        bool whole = strchr(token, '\n') != NULL || feof(f);
         fclose(f);
+        if (!whole) {
+            fprintf(stderr, "tomato-load: target.token_file: the token is longer than %zu bytes\n",
+                    sizeof(token) - 2);
+            return false;
+        }
         token[strcspn(token, "\r\n")] = '\0';
         if (token[0] == '\0' || strcspn(token, "/?#% \t") != strlen(token)) {
             fprintf(stderr, "tomato-load: target.token_file: not a token\n");
             return false;
         }
-    } else {
-        snprintf(token, sizeof(token), "%s", c->token);
+    } else if (snprintf(token, sizeof(token), "%s", c->token) >= (int)sizeof(token)) {
+        fprintf(stderr, "tomato-load: target.token: longer than %zu bytes\n", sizeof(token) - 1);
+        return false;
     }
     const char *path = hp + hl;
     size_t pl = strcspn(path, "?#");
     while (pl > 0 && path[pl - 1] == '/')
         pl--;
-    snprintf(p->prefix, sizeof(p->prefix), "%.*s%s%s", (int)pl, path, token[0] ? "/t/" : "", token);
+    int n = snprintf(p->prefix, sizeof(p->prefix), "%.*s%s%s", (int)pl, path, token[0] ? "/t/" : "",
+                     token);
+    if (n < 0 || (size_t)n >= sizeof(p->prefix)) {
+        fprintf(stderr,
+                "tomato-load: %s: the URL's path and the token take %d bytes, at most %zu fit\n",
+                token_key, n, sizeof(p->prefix) - 1);
+        return false;
+    }
     return true;
 bad:
     fprintf(stderr, "tomato-load: target.url: bad address\n");
