@@ -1,7 +1,9 @@
 """The three daemons under Valgrind's memcheck, as one provisioned system: tomato-control, then a
 tomato-shield and a tomato-edge provisioned through its API and started from their node settings.
 A viewer registers, logs in and starts playback (API calls), and fetches through the edge a
-manifest and segments twice: a miss that the shield packages, then a hit. Each daemon then gets
+manifest and segments twice: a miss that the shield packages, then a hit. A key rotation and an
+ended lease reach the edge (the lease's token is then refused), every daemon reloads its
+settings (SIGHUP) and the nodes send report batches. Each daemon then gets
 SIGTERM and must stop gracefully with exit status 0, no memory error (invalid read or write,
 use of uninitialised memory, bad free) and no block definitely lost.
 
@@ -64,10 +66,10 @@ class Memchecked:
         with self.cond:
             self.cond.notify_all()
 
-    def wait_line(self, needle, timeout):
+    def wait_line(self, needle, timeout, start=0):
         deadline = time.monotonic() + timeout
         with self.cond:
-            while not any(needle in ln for ln in self.lines):
+            while not any(needle in ln for ln in self.lines[start:]):
                 left = deadline - time.monotonic()
                 if left <= 0 or self.proc.poll() is not None:
                     vg = ""
@@ -121,7 +123,8 @@ class Valgrind(unittest.TestCase):
         return d
 
     def check_clean(self, d, rc, log):
-        summary = "\n".join(ln for ln in log.splitlines() if "SUMMARY" in ln or "lost:" in ln)
+        summary = "\n".join(ln for ln in log.splitlines() if "SUMMARY" in ln or "lost:" in ln
+                            or "reachable:" in ln)
         print("%s: exit %d\n%s" % (d.name, rc, summary))
         self.assertEqual(rc, 0, "%s exit %d (99: memcheck found errors); valgrind log:\n%s" %
                          (d.name, rc, log))
@@ -201,7 +204,26 @@ class Valgrind(unittest.TestCase):
             self.assertEqual((again.status, again.body), (200, first.body), path)
             self.assertTrue(again.header("x-cache").startswith("HIT"), again.header("x-cache"))
         self.assertEqual(http_get(eport, "/t/bad/v/film-v1/master.m3u8", timeout=60).status, 403)
+        # A range over h2c (prior knowledge), as curl sends it.
+        r = subprocess.run(["curl", "-s", "--http2-prior-knowledge", "-r", "0-99", "-o",
+                            "/dev/null", "-w", "%{http_version} %{http_code} %{size_download}",
+                            "http://127.0.0.1:%d%s180p/1.m4s" % (eport, base)],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.stdout, "2 206 100", r.stderr)
+        # A key rotation, then the lease ends: its token is refused once the edge has the
+        # revocation (both come with the edge's next config).
+        self.assertEqual(op.call("POST", "/v1/keys/rotate")[0], 201)
+        st, play2, _ = v.call("POST", "/v1/playback", {"show_id": "film", "device_id": dev})
+        self.assertEqual(st, 200)
         self.assertEqual(v.call("DELETE", "/v1/playback/" + play["lease_id"])[0], 204)
+        seg = "/t/%s/v/film-v1/180p/1.m4s" % play2["token"]
+        self.assertTrue(wait_for(lambda: http_get(eport, seg, timeout=60).status == 403,
+                                 timeout=START_TIMEOUT, step=1.0), edge.lines[-20:])
+        # Each daemon reloads its settings (SIGHUP).
+        for d in (cp, shield, edge):
+            at = len(d.lines)
+            d.proc.send_signal(signal.SIGHUP)
+            d.wait_line('msg="reloaded"', START_TIMEOUT, start=at)
         self.assertEqual(op.call("GET", "/v1/nodes")[0], 200)
         # The shield packaged what the edge missed; the nodes heartbeated.
         m = shield.metrics()
