@@ -183,7 +183,7 @@ else
     python3 - "$top/docs/BENCHMARKS.md" "$section" <<'PY'
 import sys
 path, section = sys.argv[1], open(sys.argv[2]).read().rstrip("\n")
-begin = "<!-- loadtest/bench/all.sh writes from here: edits below are lost -->"
+begin = "<!-- loadtest/bench/all.sh writes from here to its closing marker: edits in between are lost -->"
 end = "<!-- loadtest/bench/all.sh writes up to here -->"
 text = open(path).read()
 block = begin + "\n\n" + section + "\n\n" + end
