@@ -150,6 +150,11 @@ struct pworker {
     unsigned idx;
     struct tmt_loop *loop;
     struct tmt_http_client *client;
+    /* Upstream failures logged at most once a second per upstream (by its index in the
+     * snapshot) on this worker, the others counted: a dead shield fails every fill it is first
+     * for, and tmt_edge_upstream_errors_total counts them all. Owner thread only. */
+    uint64_t up_logged_ms[MAX_UPSTREAMS];
+    uint64_t up_quiet[MAX_UPSTREAMS];
 };
 
 struct fill;
@@ -887,6 +892,23 @@ static bool vary_names(const struct tmt_http_client_resp *resp, struct tmt_slice
     return false;
 }
 
+/* Should the failure of f's current upstream be logged (true: *quiet is how many were not
+ * since its last line), or only counted (see pworker)? */
+static bool up_log_due(struct fill *f, uint64_t *quiet)
+{
+    struct pworker *w = f->owner;
+    unsigned u = f->order[f->tried - 1];
+    uint64_t now = mono_ms();
+    if (w->up_logged_ms[u] != 0 && now - w->up_logged_ms[u] < 1000) {
+        w->up_quiet[u]++;
+        return false;
+    }
+    *quiet = w->up_quiet[u];
+    w->up_logged_ms[u] = now;
+    w->up_quiet[u] = 0;
+    return true;
+}
+
 static void up_on_head(void *arg, const struct tmt_http_client_resp *resp)
 {
     struct fill *f = arg;
@@ -895,8 +917,11 @@ static void up_on_head(void *arg, const struct tmt_http_client_resp *resp)
         (f->method == TMT_HTTP_GET || f->method == TMT_HTTP_HEAD)) {
         f->retry_next = true;
         count_shard(p, f->owner, M_UP_ERRORS);
-        tmt_log(TMT_LOG_WARN, "edge", "upstream error, trying the next one",
-                "upstream=%s status=%d", f->ups->name[f->order[f->tried - 1]], resp->status);
+        uint64_t quiet;
+        if (up_log_due(f, &quiet))
+            tmt_log(TMT_LOG_WARN, "edge", "upstream error, trying the next one",
+                    "upstream=%s status=%d unlogged_before=%" PRIu64,
+                    f->ups->name[f->order[f->tried - 1]], resp->status, quiet);
         return;
     }
     if (resp->status == 304 && f->stale != NULL) {
@@ -1012,8 +1037,11 @@ static void up_on_done(void *arg, int rc, const struct tmt_err *err)
     }
     if (rc != TMT_OK) {
         bool before_head = f->obj == NULL && !f->revalidated;
-        tmt_log(TMT_LOG_WARN, "edge", "upstream request failed", "upstream=%s why=\"%s\"",
-                f->ups->name[f->order[f->tried - 1]], err->msg);
+        uint64_t quiet;
+        if (up_log_due(f, &quiet))
+            tmt_log(TMT_LOG_WARN, "edge", "upstream request failed",
+                    "upstream=%s why=\"%s\" unlogged_before=%" PRIu64,
+                    f->ups->name[f->order[f->tried - 1]], err->msg, quiet);
         count_shard(p, f->owner, M_UP_ERRORS);
         if (before_head && f->tried < f->ups->n) {
             fill_attempt(f);
