@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "tmt/client.h"
 #include "tmt/config.h"
@@ -21,6 +22,11 @@ enum load_mode { LOAD_MODE_VIEWERS, LOAD_MODE_REPLAY, LOAD_MODE_GEN };
 
 struct load_conf {
     char *target;
+    char *host;
+    int http; /* 0 HTTP/1.1, 1 HTTP/2 */
+    bool insecure;
+    char *ca_file;
+    int64_t h2_streams;
     char *token;
     char *token_file;
     int mode;
@@ -54,8 +60,14 @@ struct load_conf {
 /* What a run derived from the settings: where to send, and the parsed numbers. */
 struct load_plan {
     const struct load_conf *conf;
-    char upstream[128]; /* "127.0.0.1:8080" */
-    char prefix[512];   /* "" or "/base" (+ "/t/TOKEN") put before every /v/ path */
+    char upstream[128];  /* "127.0.0.1:8080" */
+    char ip[128];        /* "127.0.0.1" or "::1" */
+    char authority[256]; /* Host / :authority: target.host or upstream */
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    bool tls, h2;     /* https://, target.http=2 */
+    void *ssl_ctx;    /* SSL_CTX * for https, made by load_run */
+    char prefix[512]; /* "" or "/base" (+ "/t/TOKEN") put before every /v/ path */
     double alpha, watch_mean, abr_safety;
     unsigned workers;
 };
@@ -113,17 +125,49 @@ typedef void load_done_fn(void *arg, const struct load_result *res);
 
 struct load_worker;
 
+/* ---- conn.c: connections for HTTP/1.1 over TLS and HTTP/2 ---- */
+
+struct lc_client;
+struct lc_call;
+struct tmt_loop;
+struct lc_opts {
+    void *ssl_ctx; /* SSL_CTX *: TLS; NULL: plain TCP */
+    bool h2;       /* HTTP/2 (ALPN h2 over TLS, prior knowledge without); else HTTP/1.1 */
+    char upstream[128], ip[128], authority[256];
+    char sni[256]; /* server name to send and verify; "" = none, verify ip */
+    uint64_t connect_timeout_ms, timeout_ms;
+    unsigned max_streams; /* h2: concurrent streams per connection before another one opens */
+};
+/* A client SSL_CTX offering one protocol by ALPN, verifying the target's certificate against
+ * ca_file (or the system's CAs when empty) unless insecure. NULL with err filled. */
+void *lc_tls_ctx_new(bool h2, const char *ca_file, bool insecure, struct tmt_err *err);
+void lc_tls_ctx_free(void *ctx);
+struct lc_client *lc_client_new(struct tmt_loop *loop, const struct lc_opts *o,
+                                const struct sockaddr_storage *ss, socklen_t sslen);
+/* Cancels what is in progress and frees (not from a callback). */
+void lc_client_free(struct lc_client **c);
+/* A GET of path with the core client's callback contract (client.h): on_head, on_data, then
+ * on_done exactly once, never from inside lc_fetch. */
+struct lc_call *lc_fetch(struct lc_client *c, const char *path,
+                         const struct tmt_http_client_cbs *cbs, void *arg);
+void lc_call_cancel(struct lc_call **call);
+
+/* ---- run.c: the request layer ---- */
+
 /* Starts a GET of path (prefix applied by the caller) unless the request budget is spent or the
  * run is stopping: false then, and cb is never called. keep_body keeps up to 1 MiB of body for
  * the callback. cb runs on the worker's loop, once. */
 bool load_fetch(struct load_worker *w, const char *path, bool keep_body, load_done_fn *cb,
                 void *arg);
+/* Connections to the target: the core client for plain HTTP/1.1, conn.c for TLS and HTTP/2. */
+struct load_client;
 /* The same through another client of the worker's loop (a viewer's own connection). */
-bool load_fetch_via(struct load_worker *w, struct tmt_http_client *client, const char *path,
+bool load_fetch_via(struct load_worker *w, struct load_client *client, const char *path,
                     bool keep_body, load_done_fn *cb, void *arg);
-/* A client on the worker's loop with the run's timeouts, keeping at most max_idle idle
- * connections, closing them after idle_ms unused (0: only when the target closes them). */
-struct tmt_http_client *load_client_new(struct load_worker *w, size_t max_idle, uint64_t idle_ms);
+/* A client on the worker's loop with the run's protocol and timeouts. own: for one viewer (one
+ * connection at a time, kept until the target closes it); else the worker's shared pool. */
+struct load_client *load_client_new(struct load_worker *w, bool own);
+void load_client_free(struct load_client **c);
 /* The worker's loop, plan, index, stats, and a timer helper (one-shot, ms from now). */
 struct tmt_loop *load_worker_loop(struct load_worker *w);
 const struct load_plan *load_worker_plan(struct load_worker *w);
@@ -145,6 +189,6 @@ void *load_viewers_start(struct load_worker *w);
 void load_viewers_free(void *d);
 
 /* Runs the load as the plan says; prints the report; returns the exit code. */
-int load_run(const struct load_plan *plan);
+int load_run(struct load_plan *plan);
 
 #endif

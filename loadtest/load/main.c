@@ -3,13 +3,15 @@
  *   viewers    simulated HLS viewers over a catalog of assets (viewer.c)
  *   replay     a request trace replayed at a rate or as fast as possible (replay.c)
  *   gen-trace  writes a synthetic trace in the same CSV format (gen.c), no traffic
- * Traffic goes only to target.url, a numeric address; HTTP/1.1 with keep-alive through the core
- * client (no TLS, no HTTP/2 in this build). Every run stops by itself: load.duration, and
+ * Traffic goes only to target.url, a numeric address: plain HTTP/1.1 with keep-alive through the
+ * core client, HTTP/1.1 over TLS and HTTP/2 (h2 by ALPN, h2c with prior knowledge) through
+ * conn.c. Every run stops by itself: load.duration, and
  * load.requests when it is not 0. This file holds the settings and their checks; run.c runs
  * the workers and prints the report.
  */
 #include <arpa/inet.h>
 #include <math.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +28,22 @@
 
 static const struct tmt_conf_key load_keys[] = {
     K("target", "url", TMT_CONF_URL, target, "http://127.0.0.1:8080",
-      "base URL of the edge (http://IP:PORT[/prefix], numeric address); traffic goes only there"),
+      "base URL of the edge (http[s]://IP:PORT[/prefix], numeric address); traffic goes only "
+      "there"),
+    K("target", "http", TMT_CONF_ENUM, http, "1.1",
+      "HTTP version: 1.1, or 2 (h2 by ALPN with https://, h2c with prior knowledge with http://)",
+      .choices = "1.1|2"),
+    K("target", "host", TMT_CONF_STR, host, "",
+      "name sent as Host (:authority) and as TLS server name, and that the certificate must "
+      "match; empty = the address (the certificate must then hold it as an IP SAN)"),
+    K("target", "ca_file", TMT_CONF_PATH, ca_file, "",
+      "https: PEM file of the CA certificates to trust; empty = the system's"),
+    K("target", "insecure", TMT_CONF_BOOL, insecure, "false",
+      "https: skip certificate verification (self-signed test certificates only)"),
+    K("target", "h2_streams", TMT_CONF_INT, h2_streams, "100",
+      "HTTP/2: concurrent streams per connection (fewer if the target says so) before another "
+      "connection opens",
+      .min = 1, .max = 10000),
     K("target", "token", TMT_CONF_STR, token, "",
       "viewer token: paths become /t/{token}/v/...; empty = none"),
     K("target", "token_file", TMT_CONF_PATH, token_file, "",
@@ -136,9 +153,8 @@ static void load_check(const void *settings, struct tmt_conf_check *chk)
     }
     if (c->gen_seg_min > c->gen_seg_max)
         tmt_conf_check_fail(chk, "gen.segments_min", "more than gen.segments_max");
-    if (strncmp(c->target, "https://", 8) == 0)
-        tmt_conf_check_fail(chk, "target.url",
-                            "https is not supported by this build (plain HTTP/1.1 only)");
+    if (strcspn(c->host, "/?#@ \t\r\n") != strlen(c->host))
+        tmt_conf_check_fail(chk, "target.host", "holds a character not allowed in a host name");
     if (c->token[0] != '\0' && c->token_file[0] != '\0')
         tmt_conf_check_fail(chk, "target.token", "give target.token or target.token_file");
     if (strcspn(c->token, "/?#% \t") != strlen(c->token))
@@ -157,6 +173,8 @@ static const struct tmt_conf_schema load_schema = {
 
 static const struct tmt_prog_flag load_flags[] = {
     {"url", "URL", "target.url"},
+    {"http", "1.1|2", "target.http"},
+    {"insecure", "BOOL", "target.insecure"},
     {"token", "TOKEN", "target.token"},
     {"token-file", "FILE", "target.token_file"},
     {"mode", "MODE", "load.mode"},
@@ -190,8 +208,8 @@ static const struct tmt_prog load_prog = {
         "abandonment)\n"
         "  replay     replay.trace against target.url at replay.rate or as fast as possible\n"
         "  gen-trace  write a synthetic trace (gen.*) to gen.out; sends nothing\n"
-        "Traffic: plain HTTP/1.1 with keep-alive to the numeric address of target.url only; "
-        "TLS and HTTP/2 are not supported yet.\n"
+        "Traffic: HTTP/1.1 with keep-alive or HTTP/2 (target.http), plain or over TLS "
+        "(https://), to the numeric address of target.url only.\n"
         "Stops after load.duration and load.requests. Report on stdout (--json BOOL for one "
         "JSON object), progress on stderr.\n",
 };
@@ -205,7 +223,9 @@ static bool make_plan(const struct load_conf *c, struct load_plan *p)
     p->alpha = parse_num(c->zipf_alpha, 0, 10);
     p->watch_mean = parse_num(c->watch_mean, 0.001, 100);
     p->abr_safety = parse_num(c->abr_safety, 0.01, 10);
-    const char *hp = c->target + strlen("http://");
+    p->tls = strncmp(c->target, "https://", 8) == 0;
+    p->h2 = c->http == 1;
+    const char *hp = c->target + (p->tls ? strlen("https://") : strlen("http://"));
     size_t hl = strcspn(hp, "/?#");
     if (hl + 6 >= sizeof(p->upstream)) {
         fprintf(stderr, "tomato-load: target.url: address too long\n");
@@ -239,8 +259,29 @@ static bool make_plan(const struct load_conf *c, struct load_plan *p)
         return false;
     }
     int plen = port != NULL ? (int)(hp + hl - port) : 0;
+    const char *dport = p->tls ? "443" : "80";
     snprintf(p->upstream, sizeof(p->upstream), v6 ? "[%s]:%.*s" : "%s:%.*s", host,
-             plen > 0 ? plen : 2, plen > 0 ? port : "80");
+             plen > 0 ? plen : (int)strlen(dport), plen > 0 ? port : dport);
+    snprintf(p->ip, sizeof(p->ip), "%s", host);
+    snprintf(p->authority, sizeof(p->authority), "%s", c->host[0] ? c->host : p->upstream);
+    {
+        char portbuf[8];
+        snprintf(portbuf, sizeof(portbuf), "%.*s", plen > 0 ? TMT_MIN(plen, 7) : 3,
+                 plen > 0 ? port : dport);
+        struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                                 .ai_socktype = SOCK_STREAM,
+                                 .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+        struct addrinfo *res = NULL;
+        if (getaddrinfo(host, portbuf, &hints, &res) != 0 || res == NULL ||
+            res->ai_addrlen > sizeof(p->ss)) {
+            if (res != NULL)
+                freeaddrinfo(res);
+            goto bad;
+        }
+        memcpy(&p->ss, res->ai_addr, res->ai_addrlen);
+        p->sslen = (socklen_t)res->ai_addrlen;
+        freeaddrinfo(res);
+    }
     /* Control-plane tokens run to several hundred characters: one that does not fit is refused,
      * never cut (a cut token is a malformed one, and every request would get 403). */
     char token[4096] = "";

@@ -1,15 +1,16 @@
 /*
  * run.c: tomato-load's workers, its request layer and its report.
  *
- * Each worker thread owns a loop, an HTTP/1.1 client (keep-alive pool to the one target address)
- * and a driver (trace replay or viewers). Every request goes through load_fetch, which takes a
- * ticket from the process-wide budget (load.requests), times the head and the whole response,
- * reads X-Cache and classifies errors; request records come from a per-worker freelist, so the
- * steady state allocates nothing per request but the client's own call. A 100 ms timer per
- * worker enforces load.duration and SIGINT: in-flight calls are then cancelled and counted as
- * cancelled, not as requests. The main thread prints the progress line once a second from the
- * workers' relaxed-atomic live counters, joins the threads, merges their stats and prints the
- * report (text, or one JSON object with --json).
+ * Each worker thread owns a loop, a client (keep-alive pool to the one target address: the core
+ * HTTP/1.1 client for plain HTTP/1.1, conn.c for TLS and HTTP/2) and a driver (trace replay or
+ * viewers); a viewer with viewers.connection=per-viewer has a client of its own. Every request goes
+ * through load_fetch, which takes a ticket from the process-wide budget (load.requests), times the
+ * head and the whole response, reads X-Cache and classifies errors; request records come from a
+ * per-worker freelist, so the steady state allocates nothing per request but the client's own call.
+ * A 100 ms timer per worker enforces load.duration and SIGINT: in-flight calls are then cancelled
+ * and counted as cancelled, not as requests. The main thread prints the progress line once a second
+ * from the workers' relaxed-atomic live counters, joins the threads, merges their stats and prints
+ * the report (text, or one JSON object with --json).
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -38,7 +39,8 @@ struct load_req {
     unsigned magic;
     struct load_worker *w;
     struct load_req *next, *prev; /* in flight, or the freelist (next only) */
-    struct tmt_http_call *call;
+    struct tmt_http_call *call;   /* plain HTTP/1.1 (core client) */
+    struct lc_call *lcall;        /* TLS or HTTP/2 (conn.c) */
     load_done_fn *cb;
     void *arg;
     uint64_t t0_us, ttfb_us, bytes;
@@ -55,7 +57,7 @@ struct load_worker {
     unsigned index;
     const struct load_plan *plan;
     struct tmt_loop *loop;
-    struct tmt_http_client *client;
+    struct load_client *client;
     struct event *tick;
     uint64_t deadline_ms;
     struct load_req *inflight, *free_reqs;
@@ -66,6 +68,11 @@ struct load_worker {
     struct load_live live;
     pthread_t thread;
     atomic_bool finished;
+};
+
+struct load_client {
+    struct tmt_http_client *h1; /* plain HTTP/1.1 */
+    struct lc_client *lc;       /* TLS or HTTP/2 */
 };
 
 static uint64_t now_us(void)
@@ -208,6 +215,7 @@ static void on_done(void *arg, int rc, const struct tmt_err *err)
     TMT_OBJ_CAST(r, arg, LOAD_REQ_MAGIC);
     struct load_worker *w = r->w;
     r->call = NULL;
+    r->lcall = NULL;
     if (w->stopping) {
         /* the run's time is up: neither a request nor an error */
         w->st.cancelled++;
@@ -270,7 +278,7 @@ bool load_fetch(struct load_worker *w, const char *path, bool keep_body, load_do
     return load_fetch_via(w, w->client, path, keep_body, cb, arg);
 }
 
-bool load_fetch_via(struct load_worker *w, struct tmt_http_client *client, const char *path,
+bool load_fetch_via(struct load_worker *w, struct load_client *client, const char *path,
                     bool keep_body, load_done_fn *cb, void *arg)
 {
     if (w->stopping || !take_ticket())
@@ -299,10 +307,17 @@ bool load_fetch_via(struct load_worker *w, struct tmt_http_client *client, const
         w->inflight->prev = r;
     w->inflight = r;
     w->n_inflight++;
-    struct tmt_http_client_req req = {
-        .upstream = w->plan->upstream, .method = TMT_HTTP_GET, .path = {path, strlen(path)}};
     static const struct tmt_http_client_cbs cbs = {on_head, on_data, on_done};
-    r->call = tmt_http_client_fetch(client, &req, &cbs, r);
+    if (client->lc != NULL) {
+        r->lcall = lc_fetch(client->lc, path, &cbs, r);
+        return true;
+    }
+    const struct load_plan *p = w->plan;
+    struct tmt_http_client_req req = {.upstream = p->upstream,
+                                      .method = TMT_HTTP_GET,
+                                      .path = {path, strlen(path)},
+                                      .host = {p->authority, strlen(p->authority)}};
+    r->call = tmt_http_client_fetch(client->h1, &req, &cbs, r);
     return true;
 }
 
@@ -315,6 +330,8 @@ static void stop_worker(struct load_worker *w)
         struct load_req *r = w->inflight;
         if (r->call != NULL)
             tmt_http_call_cancel(&r->call);
+        if (r->lcall != NULL)
+            lc_call_cancel(&r->lcall);
         w->st.cancelled++;
         req_unlink(w, r);
     }
@@ -334,26 +351,54 @@ static void on_tick(int fd, short what, void *arg)
     load_timer_arm(w->tick, 100);
 }
 
-struct tmt_http_client *load_client_new(struct load_worker *w, size_t max_idle, uint64_t idle_ms)
+struct load_client *load_client_new(struct load_worker *w, bool own)
 {
-    const struct load_conf *c = w->plan->conf;
+    const struct load_plan *p = w->plan;
+    const struct load_conf *c = p->conf;
+    struct load_client *lcl = tmt_xcalloc(1, sizeof(*lcl));
+    if (p->tls || p->h2) {
+        struct lc_opts o = {.ssl_ctx = p->ssl_ctx,
+                            .h2 = p->h2,
+                            .connect_timeout_ms = c->connect_timeout_ms,
+                            .timeout_ms = c->timeout_ms,
+                            .max_streams = own ? 1u : (unsigned)c->h2_streams};
+        snprintf(o.upstream, sizeof(o.upstream), "%s", p->upstream);
+        snprintf(o.ip, sizeof(o.ip), "%s", p->ip);
+        snprintf(o.authority, sizeof(o.authority), "%s", p->authority);
+        snprintf(o.sni, sizeof(o.sni), "%s", c->host);
+        lcl->lc = lc_client_new(w->loop, &o, &p->ss, p->sslen);
+        return lcl;
+    }
     struct tmt_http_client_opts o;
     tmt_http_client_opts_default(&o);
     o.connect_timeout_ms = c->connect_timeout_ms;
     o.response_timeout_ms = c->timeout_ms;
     o.read_timeout_ms = c->timeout_ms;
-    o.max_idle_per_upstream = max_idle;
-    o.idle_timeout_ms = idle_ms;
-    return tmt_http_client_new(w->loop, &o);
+    /* a viewer's own: one idle connection, kept until the target closes it (a player's
+     * keep-alive); shared: as many as were needed at once */
+    o.max_idle_per_upstream = own ? 1 : 4096;
+    if (own)
+        o.idle_timeout_ms = 0;
+    lcl->h1 = tmt_http_client_new(w->loop, &o);
+    return lcl;
+}
+
+void load_client_free(struct load_client **cp)
+{
+    struct load_client *c = *cp;
+    *cp = NULL;
+    if (c == NULL)
+        return;
+    tmt_http_client_free(&c->h1);
+    lc_client_free(&c->lc);
+    free(c);
 }
 
 static void *worker_main(void *arg)
 {
     struct load_worker *w = arg;
     const struct load_conf *c = w->plan->conf;
-    struct tmt_http_client_opts dflt;
-    tmt_http_client_opts_default(&dflt);
-    w->client = load_client_new(w, 4096, dflt.idle_timeout_ms);
+    w->client = load_client_new(w, false);
     w->deadline_ms = tmt_loop_now_ms(w->loop) + c->duration_ms;
     w->tick = load_timer_new(w, on_tick, w);
     load_timer_arm(w->tick, 100);
@@ -364,7 +409,7 @@ static void *worker_main(void *arg)
     }
     w->stopping = true;
     event_free(w->tick);
-    tmt_http_client_free(&w->client);
+    load_client_free(&w->client);
     if (c->mode == LOAD_MODE_REPLAY)
         load_replay_free(w->driver);
     else
@@ -437,6 +482,11 @@ static const char *const q_names[] = {"p50", "p90", "p99", "p99_9"};
 
 static const char *const hm_names[] = {"hit", "miss"};
 
+static const char *proto_name(const struct load_plan *p)
+{
+    return p->h2 ? (p->tls ? "h2" : "h2c") : (p->tls ? "http/1.1+tls" : "http/1.1");
+}
+
 /* lead "name":{count, mean, max, quantiles} in ms */
 static void hist_json(const char *lead, const char *name, const struct tmt_hist *h)
 {
@@ -452,13 +502,15 @@ static void report_json(const struct load_plan *p, const struct load_stats *s, d
     uint64_t errs = 0, with_xc = s->requests - s->xcache[LOAD_XC_NONE];
     for (int i = 0; i < LOAD_ERR_N; i++)
         errs += s->errors[i];
-    printf("{\"mode\":\"%s\",\"target\":\"%s\",\"workers\":%u,\"elapsed_s\":%.3f,"
+    printf("{\"mode\":\"%s\",\"target\":\"%s\",\"protocol\":\"%s\",\"workers\":%u,"
+           "\"elapsed_s\":%.3f,"
            "\"requests\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"cancelled\":%" PRIu64
            ",\"requests_per_s\":%.1f,\"mbytes_per_s\":%.3f,\"errors\":%" PRIu64
            ",\"errors_by_class\":{",
-           p->conf->mode == LOAD_MODE_REPLAY ? "replay" : "viewers", p->upstream, p->workers, secs,
-           s->requests, s->bytes, s->cancelled, secs > 0 ? (double)s->requests / secs : 0,
-           secs > 0 ? (double)s->bytes / secs / 1e6 : 0, errs);
+           p->conf->mode == LOAD_MODE_REPLAY ? "replay" : "viewers", p->upstream, proto_name(p),
+           p->workers, secs, s->requests, s->bytes, s->cancelled,
+           secs > 0 ? (double)s->requests / secs : 0, secs > 0 ? (double)s->bytes / secs / 1e6 : 0,
+           errs);
     for (int i = 0; i < LOAD_ERR_N; i++)
         printf("%s\"%s\":%" PRIu64, i ? "," : "", err_names[i], s->errors[i]);
     printf("},\"status\":{\"none\":%" PRIu64, s->status[0]);
@@ -492,8 +544,9 @@ static void report_text(const struct load_plan *p, const struct load_stats *s, d
     uint64_t errs = 0, with_xc = s->requests - s->xcache[LOAD_XC_NONE];
     for (int i = 0; i < LOAD_ERR_N; i++)
         errs += s->errors[i];
-    printf("tomato-load %s against %s, %u worker(s), %.3f s\n",
-           p->conf->mode == LOAD_MODE_REPLAY ? "replay" : "viewers", p->upstream, p->workers, secs);
+    printf("tomato-load %s against %s (%s), %u worker(s), %.3f s\n",
+           p->conf->mode == LOAD_MODE_REPLAY ? "replay" : "viewers", p->upstream, proto_name(p),
+           p->workers, secs);
     printf("requests    %" PRIu64 " (%.1f/s), %" PRIu64 " cancelled at the end\n", s->requests,
            secs > 0 ? (double)s->requests / secs : 0, s->cancelled);
     printf("bytes       %" PRIu64 " (%.2f MB/s)\n", s->bytes,
@@ -528,7 +581,7 @@ static void report_text(const struct load_plan *p, const struct load_stats *s, d
                (double)s->stall_ms / 1000);
 }
 
-int load_run(const struct load_plan *plan)
+int load_run(struct load_plan *plan)
 {
     const struct load_conf *c = plan->conf;
     atomic_store(&budget_unlimited, c->requests == 0);
@@ -538,6 +591,16 @@ int load_run(const struct load_plan *plan)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (plan->tls) {
+        struct tmt_err err;
+        tmt_err_clear(&err);
+        plan->ssl_ctx = lc_tls_ctx_new(plan->h2, c->ca_file, c->insecure, &err);
+        if (plan->ssl_ctx == NULL) {
+            fprintf(stderr, "tomato-load: target.ca_file: %s\n",
+                    err.msg[0] ? err.msg : "cannot make a TLS context");
+            return TMT_EXIT_FAIL;
+        }
+    }
     unsigned n = plan->workers;
     struct load_worker *ws = tmt_xcalloc(n, sizeof(*ws));
     uint64_t t0 = now_us();
@@ -587,5 +650,9 @@ int load_run(const struct load_plan *plan)
     fflush(stdout);
     free(total);
     free(ws);
+    if (plan->ssl_ctx != NULL) {
+        lc_tls_ctx_free(plan->ssl_ctx);
+        plan->ssl_ctx = NULL;
+    }
     return rc;
 }

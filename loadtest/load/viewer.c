@@ -39,7 +39,7 @@ struct viewer {
     unsigned magic;
     struct viewers *vs;
     struct event *timer;
-    struct tmt_http_client *client; /* viewers.connection=per-viewer: its own; else NULL */
+    struct load_client *client; /* viewers.connection=per-viewer: its own; else NULL */
     enum viewer_step step;
     struct tmt_m3u8 master;
     struct tmt_m3u8 media[VIEWER_MAX_VARIANTS];
@@ -358,7 +358,7 @@ void *load_viewers_start(struct load_worker *w)
         v->timer = load_timer_new(w, on_timer, v);
         /* one idle connection, kept until the target closes it: a player's keep-alive */
         if (c->connection == 1)
-            v->client = load_client_new(w, 1, 0);
+            v->client = load_client_new(w, true);
         uint64_t global = (uint64_t)i * p->workers + idx;
         load_timer_arm(v->timer, total > 0 ? c->ramp_ms * global / total : 0);
     }
@@ -374,7 +374,7 @@ void load_viewers_free(void *d)
         struct viewer *v = &vs->v[i];
         if (v->timer != NULL)
             event_free(v->timer);
-        tmt_http_client_free(&v->client);
+        load_client_free(&v->client);
         if (v->step != V_DONE) {
             tmt_m3u8_fini(&v->master);
             for (size_t k = 0; k < VIEWER_MAX_VARIANTS; k++) {

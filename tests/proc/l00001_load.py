@@ -5,6 +5,7 @@ and a generated trace (read by tomato-cachesim too) replays with exact figures: 
 catalog's first asset exists on the shield, the others answer 404."""
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -42,9 +43,21 @@ class Load(unittest.TestCase):
         cls.root = os.path.join(cls.dir, "mezz")
         make_asset(cls.root, "a1", seconds=8, seg=2, rungs=RUNGS)
         cls.shield = Shield(cls.root, os.path.join(cls.dir, "shield"), "server.open=true")
+        # a self-signed certificate for the address and for localhost: its own CA
+        cls.cert = os.path.join(cls.dir, "cert.pem")
+        cls.key = os.path.join(cls.dir, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                        cls.key, "-out", cls.cert, "-days", "2", "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                       check=True, capture_output=True, timeout=60)
         cls.edge = Edge("upstream.shields=127.0.0.1:%d" % cls.shield.port, "tokens.public=/v/",
                         "cache.warm_path=" + os.path.join(cls.dir, "warm"),
-                        "cache.cold_path=" + os.path.join(cls.dir, "cold"))
+                        "cache.cold_path=" + os.path.join(cls.dir, "cold"),
+                        "server.tls_listen=127.0.0.1:0", "tls.cert=" + cls.cert,
+                        "tls.key=" + cls.key)
+        i = cls.edge.wait_line("msg=\"tls listening\" port=")
+        cls.tls_url = "https://127.0.0.1:%d" % int(
+            re.search(r" port=(\d+)", cls.edge.lines[i]).group(1))
 
     @classmethod
     def tearDownClass(cls):
@@ -58,6 +71,9 @@ class Load(unittest.TestCase):
                                           if k.startswith(name) and labels in k)
         return {"requests": get("tmt_http_requests_total"),
                 "bytes": get("tmt_http_response_body_bytes_total"),
+                "accepted": get("tmt_http_connections_accepted_total"),
+                "handshakes": get("tmt_tls_handshakes_total"),
+                "h2_streams": get("tmt_http2_streams_total"),
                 "hit": get("tmt_edge_requests_total", "hit_"),
                 "miss": get("tmt_edge_requests_total", "miss")}
 
@@ -279,9 +295,86 @@ class Load(unittest.TestCase):
         r = run("tomato-load", "viewers")
         self.assertEqual(r.returncode, 1)
         self.assertIn("viewers.assets", r.stderr)
-        r = run("tomato-load", "--url", "https://127.0.0.1:1")
+        r = run("tomato-load", "viewers", "--assets", "a1", "--url", "https://127.0.0.1:1",
+                "--set", "target.ca_file=/nonexistent/ca.pem")
         self.assertEqual(r.returncode, 1)
-        self.assertIn("https is not supported", r.stderr)
+        self.assertIn("target.ca_file", r.stderr)
+        r = run("tomato-load", "--set", "target.http=3")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("target.http", r.stderr)
+
+    def viewers_over(self, url, *sets, requests=40):
+        return load("viewers", "--url", url, "--assets", "a1", "--viewers", "3", "--pace",
+                    "fast", "--requests", str(requests), "--set", "viewers.think=0",
+                    "--set", "viewers.watch_mean=100", *sets)
+
+    def test_9_https(self):
+        """HTTP/1.1 over TLS: counts, bytes and X-Cache classes equal what the edge served,
+        every connection a TLS handshake; certificates are verified against target.ca_file (by
+        IP SAN, or by target.host's name), refused without it, skipped with target.insecure."""
+        for sets in (("--insecure", "true"), ("--set", "target.ca_file=" + self.cert),
+                     ("--set", "target.ca_file=" + self.cert, "--set", "target.host=localhost")):
+            with self.subTest(sets=sets):
+                before = self.served()
+                rep = self.viewers_over(self.tls_url, *sets)
+                d = self.delta(before)
+                self.assertEqual(rep["protocol"], "http/1.1+tls")
+                self.assertEqual(rep["requests"], 40)
+                self.assertEqual(rep["errors"], 0, rep)
+                self.check_matches_edge(rep, d)
+                self.assertGreater(rep["bytes"], 0)
+                self.assertGreaterEqual(d["handshakes"], 1)
+                self.assertEqual(d["handshakes"], d["accepted"], d)
+                self.assertEqual(d["h2_streams"], 0, d)
+                self.assertLessEqual(d["accepted"], 3, d)  # keep-alive: one per viewer at most
+        # an untrusted certificate, or one that does not match target.host: no request gets out
+        for sets in ((), ("--set", "target.ca_file=" + self.cert, "--set",
+                          "target.host=other.example")):
+            with self.subTest(sets=sets):
+                before = self.served()
+                rep = load("replay", "--url", self.tls_url, "--trace", self.trace(),
+                           "--requests", "5", *sets)
+                d = self.delta(before)
+                self.assertEqual(rep["requests"], 5)
+                self.assertEqual(rep["errors_by_class"]["other"], 5, rep)
+                self.assertEqual(rep["status"]["none"], 5, rep)
+                self.assertEqual(d["requests"], 0, d)
+                self.assertEqual(d["handshakes"], 0, d)
+
+    def test_10_http2(self):
+        """HTTP/2 by ALPN over TLS and h2c with prior knowledge: a replay of 300 requests with 16
+        at a time runs as streams of one connection; counts, bytes, statuses and X-Cache classes
+        equal the edge's; per-viewer connections give one h2 connection per viewer."""
+        path = self.trace()
+        with open(path) as f:
+            found = sum(1 for l in f.read().splitlines()[1:] if int(l.split(",")[1]) // 1000000 == 1)
+        for url, proto, sets in ((self.tls_url, "h2", ("--insecure", "true")),
+                                 (self.edge.url("").rstrip("/"), "h2c", ())):
+            with self.subTest(proto=proto):
+                before = self.served()
+                rep = load("replay", "--url", url, "--http", "2", "--trace", path,
+                           "--connections", "16", *sets)
+                d = self.delta(before)
+                self.assertEqual(rep["protocol"], proto)
+                self.assertEqual(rep["requests"], 300)
+                self.assertEqual(rep["status"]["2xx"], found, rep)
+                self.assertEqual(rep["errors_by_class"]["4xx"], 300 - found, rep)
+                self.check_matches_edge(rep, d)
+                self.assertEqual(d["h2_streams"], 300, d)
+                self.assertEqual(d["accepted"], 1, d)
+                self.assertEqual(d["handshakes"], 1 if proto == "h2" else 0, d)
+                # viewers, each on its own h2 connection
+                before = self.served()
+                rep = self.viewers_over(url, "--http", "2", "--connection", "per-viewer", *sets)
+                d = self.delta(before)
+                self.assertEqual(rep["errors"], 0, rep)
+                self.check_matches_edge(rep, d)
+                self.assertEqual(d["h2_streams"], 40, d)
+                self.assertEqual(d["accepted"], 3, d)
+                xc = rep["x_cache"]
+                hits = xc["hit_hot"] + xc["hit_warm"] + xc["hit_cold"]
+                self.assertAlmostEqual(rep["hit_ratio"], hits / 40, places=3)
+                self.assertEqual(rep["hit"]["ttfb_ms"]["count"], hits)
 
 
 if __name__ == "__main__":
