@@ -50,8 +50,21 @@ for p in "${pkgs[@]}"; do
     [ "$st" = "install ok installed" ] || missing+=("$p")
 done
 
+# The web players the control plane serves to its /watch page (web/package-lock.json): npm ci
+# when web/node_modules is missing or older than the lock file.
+web_players() {
+    local web
+    web="$(cd "$(dirname "$0")/.." && pwd)/web"
+    if [ ! -f "$web/node_modules/.package-lock.json" ] ||
+        [ "$web/package-lock.json" -nt "$web/node_modules/.package-lock.json" ]; then
+        echo "setup: installing the web players (npm ci in web/)"
+        (cd "$web" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+}
+
 if [ "${#missing[@]}" -eq 0 ]; then
     echo "setup: all ${#pkgs[@]} packages present"
+    web_players
     exit 0
 fi
 
@@ -74,4 +87,5 @@ if [ "$want_bench" = 1 ] && command -v systemctl >/dev/null && [ -d /run/systemd
         done
     done
 fi
+web_players
 echo "setup: done"
