@@ -420,6 +420,10 @@ static const struct route routes[] = {
     {TMT_HTTP_GET, "v1/reports/cache", NEED_OPERATOR, cp_reports_cache, false},
     {TMT_HTTP_GET, "v1/reports/mrc", NEED_OPERATOR, cp_reports_mrc, false},
     {TMT_HTTP_GET, "reports", NEED_NONE, cp_reports_page, false},
+    {TMT_HTTP_GET, "watch", NEED_NONE, cp_watch_page, false},
+    /* Served from memory by cp_web_serve while installed; these answer 404 otherwise. */
+    {TMT_HTTP_GET, "watch/hls.js", NEED_NONE, cp_web_lib_missing, false},
+    {TMT_HTTP_GET, "watch/dash.js", NEED_NONE, cp_web_lib_missing, false},
     {TMT_HTTP_POST, "v1/nodes/*/drain", NEED_OPERATOR, cp_nodes_drain, false},
     {TMT_HTTP_GET, "v1/nodes/*", NEED_OPERATOR, cp_nodes_get, false},
     {TMT_HTTP_PATCH, "v1/nodes/*", NEED_OPERATOR, cp_nodes_patch, false},
@@ -560,6 +564,8 @@ static void hide_ids(struct tmt_http_req *req)
 void cp_api_handle(struct tmt_http_req *req, void *arg)
 {
     struct cp *cp = arg;
+    if (cp_web_serve(cp, req))
+        return;
     hide_ids(req);
     struct cp_call *c = tmt_xcalloc(1, sizeof(*c));
     c->cp = cp;

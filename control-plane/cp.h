@@ -33,6 +33,10 @@
 struct tmt_pool;
 struct tmt_metrics;
 struct cp_limiter;
+struct cp_web_lib;
+
+/* Web players served to the /watch page: hls.js and dash.js. */
+#define CP_WEB_LIBS 2
 
 /* Ids are a letter and 20 hex digits: 48 bits of milliseconds then 32 random bits, so that
  * keys sort by creation time. */
@@ -104,6 +108,9 @@ struct cp {
     size_t m_base;
     /* A password hash of nothing, checked on logins for unknown emails so they take as long. */
     char dummy_hash[160];
+    /* The web players /watch loads (watch.c): replaced by reloads under web_mu. */
+    pthread_mutex_t web_mu;
+    struct cp_web_lib *web_libs[CP_WEB_LIBS];
 };
 
 struct route;
@@ -310,6 +317,15 @@ void cp_reports_cache(struct cp_call *c);
 void cp_reports_sweep(struct cp *cp, int64_t now_ms);
 void cp_reports_mrc(struct cp_call *c);  /* GET /v1/reports/mrc: the nodes' latest curves */
 void cp_reports_page(struct cp_call *c); /* GET /reports: the charts page (HTML + script) */
+
+/* watch.c: the viewer page and its web players. */
+void cp_watch_page(struct cp_call *c);      /* GET /watch */
+void cp_web_lib_missing(struct cp_call *c); /* GET /watch/{hls,dash}.js while not installed: 404 */
+/* Answers GET and HEAD of a player's URL while it is loaded (true: req is answered); any thread. */
+bool cp_web_serve(struct cp *cp, struct tmt_http_req *req);
+/* Reads the players under web.player_dir (start and reload); what is missing is logged once. */
+void cp_web_load(struct cp *cp, const struct cp_conf *conf, bool start);
+void cp_web_free(struct cp *cp);
 
 void cp_nodes_create(struct cp_call *c);
 void cp_nodes_list(struct cp_call *c);

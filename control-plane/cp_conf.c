@@ -294,6 +294,15 @@ static const struct tmt_conf_key cp_keys[] = {
      .min = 86400000,
      .flags = R,
      .help = "how long per-day report buckets are kept"},
+    {.section = "web",
+     .name = "player_dir",
+     .type = TMT_CONF_PATH,
+     .offset = OFF(web_player_dir),
+     .dflt = "web/node_modules",
+     .flags = R,
+     .help = "node_modules folder (relative to the working directory) holding the npm packages "
+             "hls.js and dashjs that the /watch page loads from /watch/hls.js and /watch/dash.js; "
+             "scripts/setup.sh installs them in web/node_modules"},
 };
 
 static void cp_conf_check(const void *settings, struct tmt_conf_check *chk)

@@ -49,6 +49,7 @@ struct cp_conf {
     uint64_t rep_minute_keep_ms; /* reports.minute_retention */
     uint64_t rep_hour_keep_ms;   /* reports.hour_retention */
     uint64_t rep_day_keep_ms;    /* reports.day_retention */
+    char *web_player_dir;        /* web.player_dir: npm's node_modules holding the players */
 };
 
 extern const struct tmt_conf_schema cp_conf_schema;

@@ -98,6 +98,8 @@ static void cp_free(struct cp **p)
     tmt_conf_snap_unref(&s->snap);
     tmt_geo_zones_free(&s->zones);
     tmt_geo_db_close(&s->geodb);
+    cp_web_free(s);
+    pthread_mutex_destroy(&s->web_mu);
     pthread_rwlock_destroy(&s->geo_lock);
     pthread_rwlock_destroy(&s->keys_lock);
     pthread_mutex_destroy(&s->conf_mu);
@@ -116,6 +118,7 @@ static struct cp *cp_open(struct tmt_conf_snap *snap, unsigned threads, struct t
     pthread_mutex_init(&s->conf_mu, NULL);
     pthread_rwlock_init(&s->keys_lock, NULL);
     pthread_rwlock_init(&s->geo_lock, NULL);
+    pthread_mutex_init(&s->web_mu, NULL);
     s->snap = tmt_conf_snap_ref(snap);
     s->conf = tmt_conf_snap_get(snap);
     s->limiter = cp_limiter_new();
@@ -314,6 +317,7 @@ static int cp_start(struct tmt_loop *loop, struct tmt_conf_snap *snap, void *arg
     if (bootstrap_operator(cp) != 0)
         return -1;
     cp_geo_load(cp, c, true);
+    cp_web_load(cp, c, true);
     struct tmt_daemon_http_opts o = {
         .name = "tomato-control/" TMT_VERSION,
         .daemon = &c->daemon,
@@ -355,6 +359,7 @@ static void cp_reload(struct tmt_conf_snap *snap, void *arg)
         pthread_mutex_unlock(&cp->conf_mu);
         tmt_conf_snap_unref(&old);
         cp_geo_load(cp, c, false);
+        cp_web_load(cp, c, false);
     }
 }
 
