@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "tmt/server.h"
 
@@ -116,8 +117,10 @@ const struct tmt_conf_key tmt_http_conf_keys[TMT_HTTP_CONF_N_KEYS] = {
      .offset = K(cors_origin),
      .dflt = "*",
      .flags = TMT_CONF_RELOADABLE,
-     .help = "Access-Control-Allow-Origin for requests with an Origin (web players on other "
-             "origins), preflights answered; at most 127 characters; empty = no CORS"},
+     .help = "CORS for web players on other origins: * = any origin; or the allowed origins "
+             "(scheme://host[:port]) separated by spaces or commas, each answered with its own "
+             "Origin and Vary: Origin; preflights answered; at most 511 characters; empty = no "
+             "CORS"},
     {.section = "log",
      .name = "access_log",
      .type = TMT_CONF_PATH,
@@ -141,4 +144,32 @@ void tmt_http_conf_limits(const struct tmt_http_conf *c, struct tmt_server_limit
     l->max_connections = (unsigned)c->max_connections;
     l->h2_max_streams = (unsigned)c->h2_max_streams;
     snprintf(l->cors_origin, sizeof(l->cors_origin), "%s", c->cors_origin);
+}
+
+void tmt_http_conf_check(const struct tmt_http_conf *c, struct tmt_conf_check *chk)
+{
+    const char *s = c->cors_origin;
+    if (strlen(s) >= sizeof(((struct tmt_server_limits *)NULL)->cors_origin)) {
+        tmt_conf_check_fail(chk, "http.cors_origin", "longer than 511 characters");
+        return;
+    }
+    if (strcmp(s, "*") == 0)
+        return;
+    for (const char *p = s; *p != '\0';) {
+        p += strspn(p, " ,");
+        size_t n = strcspn(p, " ,");
+        if (n == 0)
+            break;
+        /* An origin as browsers send it: scheme "://" host [":" port], nothing after. */
+        const char *sep = memmem(p, n, "://", 3);
+        const char *host = sep != NULL ? sep + 3 : NULL;
+        if (sep == NULL || sep == p || host >= p + n || memchr(host, '/', (size_t)(p + n - host)) ||
+            memchr(p, '*', n)) {
+            tmt_conf_check_fail(chk, "http.cors_origin",
+                                "'%.*s' is not an origin (scheme://host[:port], or * alone)",
+                                (int)n, p);
+            return;
+        }
+        p += n;
+    }
 }

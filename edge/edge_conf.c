@@ -253,6 +253,7 @@ static void check_prefixes(const struct tmt_conf_list *l, const char *key,
 
 static void edge_conf_check(const void *settings, struct tmt_conf_check *chk)
 {
+    tmt_http_conf_check(&((const struct edge_conf *)settings)->http, chk);
     {
         const struct edge_conf *ec = settings;
         char *end = NULL;

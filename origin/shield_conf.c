@@ -147,9 +147,15 @@ static const struct tmt_conf_part shield_parts[] = {
     {shield_keys, TMT_ARRAY_LEN(shield_keys), 0},
 };
 
+static void shield_conf_check(const void *settings, struct tmt_conf_check *chk)
+{
+    tmt_http_conf_check(&((const struct shield_conf *)settings)->http, chk);
+}
+
 const struct tmt_conf_schema shield_conf_schema = {
     .program = "tomato-shield",
     .parts = shield_parts,
     .n_parts = TMT_ARRAY_LEN(shield_parts),
     .size = sizeof(struct shield_conf),
+    .check = shield_conf_check,
 };

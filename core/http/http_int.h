@@ -129,10 +129,11 @@ struct req {
     struct req *next;
     enum req_state state;
     bool aborted;
-    bool no_body;    /* HEAD, 1xx, 204, 304: body pieces are dropped */
-    bool chunked;    /* h1 chunked response framing */
-    bool keep_alive; /* h1: the client allows another request after this one */
-    bool cors;       /* the response gets the CORS fields (see tmt_server_limits) */
+    bool no_body;                 /* HEAD, 1xx, 204, 304: body pieces are dropped */
+    bool chunked;                 /* h1 chunked response framing */
+    bool keep_alive;              /* h1: the client allows another request after this one */
+    bool cors;                    /* the response gets the CORS fields (see tmt_server_limits) */
+    struct tmt_slice cors_origin; /* the request's Origin when echoed (a listed origin) */
     int status;
     int64_t clen;       /* declared Content-Length, -1 if none */
     uint64_t body_sent; /* body bytes queued so far */

@@ -28,12 +28,29 @@ static bool is_h2(const struct req *r)
 
 #define CORS_EXPOSE "Content-Length, Content-Range, ETag, Age, X-Cache, Cache-Status"
 
+/* Whether the origin is one of the list's (separated by spaces or commas), byte for byte. */
+static bool origin_listed(const char *list, struct tmt_slice origin)
+{
+    for (const char *p = list; *p != '\0';) {
+        p += strspn(p, " ,");
+        size_t n = strcspn(p, " ,");
+        if (n > 0 && n == origin.len && memcmp(p, origin.p, n) == 0)
+            return true;
+        p += n;
+    }
+    return false;
+}
+
 void srv_dispatch(struct req *r)
 {
     struct worker *w = r->w;
     const char *allow = w->limits.cors_origin;
-    if (allow[0] != '\0' && tmt_http_header_find(r->pub.headers, r->pub.n_headers, "origin")) {
+    const struct tmt_http_header *origin =
+        allow[0] != '\0' ? tmt_http_header_find(r->pub.headers, r->pub.n_headers, "origin") : NULL;
+    bool any = origin != NULL && strcmp(allow, "*") == 0;
+    if (origin != NULL && (any || origin_listed(allow, origin->value))) {
         r->cors = true;
+        r->cors_origin = any ? (struct tmt_slice){NULL, 0} : origin->value;
         const struct tmt_http_header *acrm =
             tmt_http_header_find(r->pub.headers, r->pub.n_headers, "access-control-request-method");
         if (r->pub.method == TMT_HTTP_OPTIONS && acrm != NULL) {
@@ -64,12 +81,20 @@ int tmt_http_resp_start(struct tmt_http_req *pub, int status, const struct tmt_h
     if (r->state != REQ_HANDLING)
         return TMT_EINVAL;
     struct tmt_http_header with_cors[TMT_SERVER_HEADERS_CAP];
-    if (r->cors && n + 2 <= TMT_ARRAY_LEN(with_cors)) {
-        /* The allowed origin as configured; any such field from upstream was dropped by it. */
-        const char *allow = r->w->limits.cors_origin;
-        memcpy(with_cors, h, n * sizeof(*h));
-        with_cors[n++] = (struct tmt_http_header){TMT_SLICE_LIT("Access-Control-Allow-Origin"),
-                                                  {allow, strlen(allow)}};
+    if (r->cors && n + 3 <= TMT_ARRAY_LEN(with_cors)) {
+        /* "*", or the request's own Origin when it is listed (then the answer varies with it);
+         * any such field from upstream was dropped by the handler. */
+        if (n > 0)
+            memcpy(with_cors, h, n * sizeof(*h));
+        if (r->cors_origin.p == NULL) {
+            with_cors[n++] = (struct tmt_http_header){TMT_SLICE_LIT("Access-Control-Allow-Origin"),
+                                                      TMT_SLICE_LIT("*")};
+        } else {
+            with_cors[n++] = (struct tmt_http_header){TMT_SLICE_LIT("Access-Control-Allow-Origin"),
+                                                      r->cors_origin};
+            with_cors[n++] =
+                (struct tmt_http_header){TMT_SLICE_LIT("Vary"), TMT_SLICE_LIT("Origin")};
+        }
         with_cors[n++] = (struct tmt_http_header){TMT_SLICE_LIT("Access-Control-Expose-Headers"),
                                                   TMT_SLICE_LIT(CORS_EXPOSE)};
         h = with_cors;

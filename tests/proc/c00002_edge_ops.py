@@ -11,7 +11,7 @@ import threading
 import time
 import unittest
 
-from harness import Edge, RawConn, http_get, http_request
+from harness import Edge, RawConn, http_get, http_request, run
 from harness.origin import Origin
 
 CRED = "s3cret-admin-credential-0123"
@@ -337,9 +337,29 @@ class EdgeOps(unittest.TestCase):
         with self.edge("http.cors_origin=") as e:
             r = http_get(e.port, "/v/a8/master.m3u8", extra=origin)
             self.assertIsNone(r.header("access-control-allow-origin"))
-        with self.edge("http.cors_origin=https://player.example") as e:
-            r = http_get(e.port, "/v/a8/master.m3u8", extra=origin)
-            self.assertEqual(r.header("access-control-allow-origin"), "https://player.example")
+        # A list: a listed Origin gets itself back (and Vary: Origin), others get no CORS.
+        listed = "https://player.example, http://player.example:8000 http://player.example"
+        with self.edge("http.cors_origin=" + listed) as e:
+            for o in ("https://player.example", "http://player.example:8000",
+                      "http://player.example"):
+                r = http_get(e.port, "/v/a8/master.m3u8", extra="Origin: %s\r\n" % o)
+                self.assertEqual(r.header_all("access-control-allow-origin"), [o])
+                self.assertIn("Origin", [v.strip() for v in ",".join(r.header_all("vary")).split(",")])
+            for o in ("https://other.example", "http://player.example:800", "null"):
+                r = http_get(e.port, "/v/a8/master.m3u8", extra="Origin: %s\r\n" % o)
+                self.assertEqual(r.status, 200)
+                self.assertIsNone(r.header("access-control-allow-origin"), o)
+            r = http_request(e.port, "OPTIONS", "/v/a8/master.m3u8",
+                             extra="Origin: http://player.example:8000\r\n"
+                             "Access-Control-Request-Method: GET\r\n")
+            self.assertEqual((r.status, r.header("access-control-allow-origin")),
+                             (204, "http://player.example:8000"))
+        # Settings that are not origins are refused with the key named.
+        for bad in ("https://player.example/path", "player.example", "https://*.example"):
+            res = run("tomato-edge", "--check-config", "--set", "http.cors_origin=" + bad)
+            self.assertEqual(res.returncode, 1, bad)
+            self.assertIn("http.cors_origin", res.stderr)
+            self.assertIn("is not an origin", res.stderr)
 
     def test_token_path_shares_key_and_hides_token(self):
         data = body(5000, 9)

@@ -41,4 +41,8 @@ extern const struct tmt_conf_key tmt_http_conf_keys[TMT_HTTP_CONF_N_KEYS];
 /* The server limits these settings describe. */
 void tmt_http_conf_limits(const struct tmt_http_conf *c, struct tmt_server_limits *l);
 
+/* The checks of a program's settings check function for its [http] part: http.cors_origin is
+ * "*" or a list of origins and fits the server's limits. */
+void tmt_http_conf_check(const struct tmt_http_conf *c, struct tmt_conf_check *chk);
+
 #endif

@@ -81,12 +81,14 @@ struct tmt_server_limits {
     unsigned max_connections;   /* per server, shared out evenly among the workers */
     unsigned h2_max_streams;    /* concurrent HTTP/2 streams per connection */
     /*
-     * CORS (players on other origins): requests with an Origin get this
-     * Access-Control-Allow-Origin value (and exposed headers) on their response, and preflights
-     * (OPTIONS with Access-Control-Request-Method) are answered 204 without reaching the
-     * handler. "" = off.
+     * CORS (players on other origins): "*" gives every request with an Origin
+     * "Access-Control-Allow-Origin: *"; a list of origins separated by spaces or commas
+     * ("https://a.example https://b.example:8443") gives only requests whose Origin is one of
+     * them that Origin back, with "Vary: Origin". Such requests also get the exposed headers,
+     * and their preflights (OPTIONS with Access-Control-Request-Method) are answered 204 without
+     * reaching the handler. "" = off.
      */
-    char cors_origin[128];
+    char cors_origin[512];
 };
 
 #define TMT_SERVER_HEADERS_CAP 256
