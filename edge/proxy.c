@@ -12,7 +12,9 @@
  * the responses already started (short, so their connections close) and stores nothing.
  *
  * Upstreams are tried in rendezvous order for the key (highest mix of key hash and upstream
- * hash first); a connect error, a timeout before the head, or a 5xx moves to the next one.
+ * hash first); a connect error, a timeout before the head, or a 5xx moves to the next one. When
+ * the last one answers 500, 502, 503 or 504, a stored copy within its stale-if-error window is
+ * served instead (RFC 5861), as after a connect error or a timeout.
  *
  * Vary keeps one variant per key (the request values it was stored with ride along as ':name'
  * fields); stale-while-revalidate serves the stored object and revalidates it with a fill that
@@ -233,6 +235,9 @@ struct fill {
     unsigned tried;
     struct tmt_http_call *call;
     bool retry_next;
+    /* The last upstream answered this 5xx while the stale copy may stand in for an error
+     * (stale-if-error): the fill fails once the response has ended, its readers get the copy. */
+    int stale_error;
     int64_t request_time_ms;
     /* the response (owner thread writes; readers read under mu) */
     enum fill_state state;
@@ -924,6 +929,20 @@ static void up_on_head(void *arg, const struct tmt_http_client_resp *resp)
                     f->ups->name[f->order[f->tried - 1]], resp->status, quiet);
         return;
     }
+    if (f->stale != NULL &&
+        (resp->status == 500 || resp->status == 502 || resp->status == 503 ||
+         resp->status == 504) &&
+        stale_if_error_ok(f->stale, (int64_t)wall_ms())) {
+        /* RFC 5861 section 4: these statuses are errors the stale copy may stand in for. */
+        f->stale_error = resp->status;
+        count_shard(p, f->owner, M_UP_ERRORS);
+        uint64_t quiet;
+        if (up_log_due(f, &quiet))
+            tmt_log(TMT_LOG_WARN, "edge", "upstream error, serving the stale copy",
+                    "upstream=%s status=%d unlogged_before=%" PRIu64,
+                    f->ups->name[f->order[f->tried - 1]], resp->status, quiet);
+        return;
+    }
     if (resp->status == 304 && f->stale != NULL) {
         on_not_modified(f, resp);
         return;
@@ -989,7 +1008,7 @@ static void up_on_data(void *arg, const char *data, size_t len)
 {
     struct fill *f = arg;
     count_shard_add(f->p, f->owner, M_UP_BYTES, len);
-    if (f->retry_next || f->revalidated || f->obj == NULL)
+    if (f->retry_next || f->stale_error != 0 || f->revalidated || f->obj == NULL)
         return;
     struct edge_obj *o = f->obj;
     if (f->known_len && f->received + len > f->cap) {
@@ -1032,6 +1051,13 @@ static void up_on_done(void *arg, int rc, const struct tmt_err *err)
     if (f->retry_next) {
         f->retry_next = false;
         fill_attempt(f);
+        fill_unref(f);
+        return;
+    }
+    if (f->stale_error != 0) {
+        char why[64];
+        snprintf(why, sizeof(why), "upstream answered %d", f->stale_error);
+        fill_fail(f, f->stale_error, why);
         fill_unref(f);
         return;
     }

@@ -13,7 +13,14 @@ with both killed (connections refused):
 - an a2 object gets 504 once each shield's response_timeout has passed (hung shields), or 502
   at once (refused connections), well under the configured timeouts plus a margin; nothing of it
   is stored.
-A shield started again on its port serves a2 through the edge at once."""
+A shield started again on its port serves a2 through the edge at once.
+
+The shield's playlists carry no stale-if-error, so its playlists cannot show the edge's
+stale-if-error (RFC 5861): a second test puts two scripted origins (tests/proc/harness/origin.py)
+in the shields' place, whose objects expire after a second. When every upstream fails (answers
+500, 502, 503 or 504, or refuses the connection) a stored copy within its stale-if-error window
+is served STALE; a copy without the directive, with must-revalidate, or past its window is
+not, and the client gets the error."""
 import json
 import os
 import shutil
@@ -24,6 +31,7 @@ import time
 import unittest
 
 from harness import Edge, Shield, http_get, run
+from harness.origin import Origin
 from harness.media import make_asset
 
 RUNGS = [("r0", 320, 180, 300000), ("r1", 256, 144, 200000)]
@@ -130,6 +138,56 @@ class AllShieldsDown(unittest.TestCase):
         print("x00003: uncached with hung shields: 504 in at most %.2f s (2 x %.1f s response "
               "timeout); with dead shields: 502 in at most %.3f s" % (hung, RESPONSE_S, dead),
               file=sys.stderr)
+
+
+class UpstreamErrorsStaleIfError(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="tmt-x3-")
+        self.origins = [Origin(), Origin()]
+
+    def tearDown(self):
+        for o in self.origins:
+            o.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def test_stale_if_error_stands_in_for_failing_upstreams(self):
+        objs = {"/v/b/master.m3u8": "max-age=1, stale-if-error=60",
+                "/v/b/short.m3u8": "max-age=1, stale-if-error=2",
+                "/v/b/plain.m3u8": "max-age=1",
+                "/v/b/strict.m3u8": "max-age=1, stale-if-error=60, must-revalidate"}
+        for o in self.origins:
+            for p, cc in objs.items():
+                o.put(p, body=("#EXTM3U\n# %s\n" % p).encode(), headers={"Cache-Control": cc})
+        with Edge("upstream.shields=" + ",".join(o.addr for o in self.origins),
+                  "tokens.public=/v/", "upstream.connect_timeout=300ms",
+                  "cache.warm_path=" + os.path.join(self.dir, "warm"),
+                  "cache.cold_path=" + os.path.join(self.dir, "cold")) as e:
+            for p in objs:
+                self.assertEqual(http_get(e.port, p).header("x-cache"), "MISS", p)
+            time.sleep(1.3)
+            for code in (500, 502, 503, 504):
+                for o in self.origins:
+                    for p in objs:
+                        o.fault(p, "status", code=code)
+                r = http_get(e.port, "/v/b/master.m3u8")
+                self.assertEqual((r.status, r.header("x-cache")), (200, "STALE"), code)
+                self.assertIn("stale-if-error", r.header("cache-status"))
+                self.assertEqual(r.body, b"#EXTM3U\n# /v/b/master.m3u8\n")
+                self.assertEqual(http_get(e.port, "/v/b/plain.m3u8").status, code)
+                self.assertEqual(http_get(e.port, "/v/b/strict.m3u8").status, code)
+                for o in self.origins:
+                    o.clear_faults()
+            # Both gone: the copy stands in for the refused connections too.
+            for o in self.origins:
+                o.close()
+            r = http_get(e.port, "/v/b/master.m3u8")
+            self.assertEqual((r.status, r.header("x-cache")), (200, "STALE"))
+            self.assertEqual(http_get(e.port, "/v/b/plain.m3u8").status, 502)
+            # Past its window (1 s fresh + 2 s), a copy is no longer served.
+            time.sleep(max(0.0, 3.3 - 1.3))
+            self.assertEqual(http_get(e.port, "/v/b/short.m3u8").status, 502)
+            m = e.metrics()
+            self.assertGreaterEqual(m['tmt_edge_requests_total{result="stale"}'], 5)
 
 
 if __name__ == "__main__":
