@@ -308,6 +308,7 @@ static const struct tmt_conf_key cp_keys[] = {
 static void cp_conf_check(const void *settings, struct tmt_conf_check *chk)
 {
     const struct cp_conf *c = settings;
+    tmt_http_conf_check(&c->http, chk);
     if ((c->scrypt_n & (c->scrypt_n - 1)) != 0)
         tmt_conf_check_fail(chk, "auth.scrypt_n", "scrypt's N must be a power of two");
     size_t idl = strlen(c->server_id);
