@@ -29,6 +29,8 @@ struct load_conf {
     int64_t h2_streams;
     char *token;
     char *token_file;
+    char *control_url, *accounts;
+    int64_t devices_per_account;
     int mode;
     uint64_t duration_ms;
     int64_t requests;
@@ -57,6 +59,12 @@ struct load_conf {
     bool gen_fast;
 };
 
+/* A viewer's control-plane identity: its account's session token and its device. */
+struct load_cred {
+    char session[128];
+    char device[80];
+};
+
 /* What a run derived from the settings: where to send, and the parsed numbers. */
 struct load_plan {
     const struct load_conf *conf;
@@ -65,9 +73,12 @@ struct load_plan {
     char authority[256]; /* Host / :authority: target.host or upstream */
     struct sockaddr_storage ss;
     socklen_t sslen;
-    bool tls, h2;     /* https://, target.http=2 */
-    void *ssl_ctx;    /* SSL_CTX * for https, made by load_run */
-    char prefix[512]; /* "" or "/base" (+ "/t/TOKEN") put before every /v/ path */
+    bool tls, h2;  /* https://, target.http=2 */
+    void *ssl_ctx; /* SSL_CTX * for https, made by load_run */
+    bool control;  /* tokens from the control plane (control.url) */
+    char control_upstream[128];
+    struct load_cred *creds; /* control: one per viewer (global index) */
+    char prefix[512];        /* "" or "/base" (+ "/t/TOKEN") put before every /v/ path */
     double alpha, watch_mean, abr_safety;
     unsigned workers;
 };
@@ -99,6 +110,7 @@ struct load_stats {
     uint64_t xcache[LOAD_XC_N];
     uint64_t cancelled; /* in flight when the time ran out */
     uint64_t sessions, sessions_abandoned, segments, switches, stalls, stall_ms;
+    uint64_t playbacks, control_errors; /* control: POST /v1/playback answered, failed */
     struct tmt_hist ttfb_us, total_us;
     /* the same, split by X-Cache: [LOAD_HM_HIT] starts with HIT, [LOAD_HM_MISS] with MISS */
     struct tmt_hist ttfb_hm_us[2], total_hm_us[2];
@@ -151,6 +163,15 @@ void lc_client_free(struct lc_client **c);
 struct lc_call *lc_fetch(struct lc_client *c, const char *path,
                          const struct tmt_http_client_cbs *cbs, void *arg);
 void lc_call_cancel(struct lc_call **call);
+
+/* ---- control.c: tokens from the control plane ---- */
+
+/* Main thread, before the run: logs the accounts in and finds or registers the viewers' devices
+ * (plan->creds). -1 after printing why. */
+int load_control_prepare(struct load_plan *p);
+/* Token and asset id of a POST /v1/playback answer; false when absent or unfit for a path. */
+bool load_control_parse_playback(const char *body, size_t len, char *token, size_t tn, char *asset,
+                                 size_t an);
 
 /* ---- run.c: the request layer ---- */
 

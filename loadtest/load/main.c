@@ -48,6 +48,15 @@ static const struct tmt_conf_key load_keys[] = {
       "viewer token: paths become /t/{token}/v/...; empty = none"),
     K("target", "token_file", TMT_CONF_PATH, token_file, "",
       "file whose first line is the viewer token (instead of target.token)"),
+    K("control", "url", TMT_CONF_URL, control_url, "",
+      "viewers: control plane (http://IP:PORT) to get each session's token from with "
+      "POST /v1/playback; viewers.assets are then show ids; empty = no control plane"),
+    K("control", "accounts", TMT_CONF_PATH, accounts, "",
+      "viewer accounts for control.url: one \"email password\" per line"),
+    K("control", "devices_per_account", TMT_CONF_INT, devices_per_account, "2",
+      "viewers (each with its own device) per account: at most the control plane's "
+      "devices.max_active",
+      .min = 1, .max = 1000),
     K("load", "mode", TMT_CONF_ENUM, mode, "viewers", "what to do when no mode argument is given",
       .choices = "viewers|replay|gen-trace"),
     K("load", "duration", TMT_CONF_DURATION, duration_ms, "30s",
@@ -155,6 +164,21 @@ static void load_check(const void *settings, struct tmt_conf_check *chk)
         tmt_conf_check_fail(chk, "gen.segments_min", "more than gen.segments_max");
     if (strcspn(c->host, "/?#@ \t\r\n") != strlen(c->host))
         tmt_conf_check_fail(chk, "target.host", "holds a character not allowed in a host name");
+    if (c->control_url[0] != '\0') {
+        if (strncmp(c->control_url, "http://", 7) != 0)
+            tmt_conf_check_fail(chk, "control.url", "the control plane speaks plain http://");
+        if (c->accounts[0] == '\0')
+            tmt_conf_check_fail(chk, "control.accounts", "control.url needs viewer accounts");
+        if (c->token[0] != '\0' || c->token_file[0] != '\0')
+            tmt_conf_check_fail(chk, "target.token",
+                                "tokens come from control.url: give no target.token");
+        for (size_t i = 0; i < c->assets.n; i++) {
+            const char *a = c->assets.items[i];
+            if (a[0] == '\0' || strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                          "0123456789_-") != strlen(a))
+                tmt_conf_check_fail(chk, "viewers.assets", "\"%s\" is not a show id", a);
+        }
+    }
     if (c->token[0] != '\0' && c->token_file[0] != '\0')
         tmt_conf_check_fail(chk, "target.token", "give target.token or target.token_file");
     if (strcspn(c->token, "/?#% \t") != strlen(c->token))
@@ -209,26 +233,22 @@ static const struct tmt_prog load_prog = {
         "  replay     replay.trace against target.url at replay.rate or as fast as possible\n"
         "  gen-trace  write a synthetic trace (gen.*) to gen.out; sends nothing\n"
         "Traffic: HTTP/1.1 with keep-alive or HTTP/2 (target.http), plain or over TLS "
-        "(https://), to the numeric address of target.url only.\n"
+        "(https://), to the numeric address of target.url only (and to control.url for viewer "
+        "tokens).\n"
         "Stops after load.duration and load.requests. Report on stdout (--json BOOL for one "
         "JSON object), progress on stderr.\n",
 };
 
-/* Fills plan from the settings; prints the problem and returns false when it cannot. */
-static bool make_plan(const struct load_conf *c, struct load_plan *p)
+/*
+ * Parses the numeric host[:port] at hp (hl bytes) of setting key: upstream "IP:PORT" (dport when
+ * no port), ip, and the socket address. Prints the problem and returns false when it cannot.
+ */
+static bool parse_hostport(const char *key, const char *hp, size_t hl, const char *dport,
+                           char upstream[128], char ip[128], struct sockaddr_storage *ss,
+                           socklen_t *sslen)
 {
-    memset(p, 0, sizeof(*p));
-    p->conf = c;
-    p->workers = (unsigned)c->workers;
-    p->alpha = parse_num(c->zipf_alpha, 0, 10);
-    p->watch_mean = parse_num(c->watch_mean, 0.001, 100);
-    p->abr_safety = parse_num(c->abr_safety, 0.01, 10);
-    p->tls = strncmp(c->target, "https://", 8) == 0;
-    p->h2 = c->http == 1;
-    const char *hp = c->target + (p->tls ? strlen("https://") : strlen("http://"));
-    size_t hl = strcspn(hp, "/?#");
-    if (hl + 6 >= sizeof(p->upstream)) {
-        fprintf(stderr, "tomato-load: target.url: address too long\n");
+    if (hl + 6 >= 128) {
+        fprintf(stderr, "tomato-load: %s: address too long\n", key);
         return false;
     }
     char host[128];
@@ -253,34 +273,64 @@ static bool make_plan(const struct load_conf *c, struct load_plan *p)
     bool v6 = inet_pton(AF_INET6, host, bin) == 1;
     if (!v6 && inet_pton(AF_INET, host, bin) != 1) {
         fprintf(stderr,
-                "tomato-load: target.url: \"%s\" is not a numeric IP address (no name "
+                "tomato-load: %s: \"%s\" is not a numeric IP address (no name "
                 "lookups: traffic goes only to addresses given)\n",
-                host);
+                key, host);
         return false;
     }
     int plen = port != NULL ? (int)(hp + hl - port) : 0;
-    const char *dport = p->tls ? "443" : "80";
-    snprintf(p->upstream, sizeof(p->upstream), v6 ? "[%s]:%.*s" : "%s:%.*s", host,
-             plen > 0 ? plen : (int)strlen(dport), plen > 0 ? port : dport);
-    snprintf(p->ip, sizeof(p->ip), "%s", host);
+    if (plen > 5)
+        goto bad;
+    char portbuf[8];
+    snprintf(portbuf, sizeof(portbuf), "%.*s", plen > 0 ? plen : (int)strlen(dport),
+             plen > 0 ? port : dport);
+    snprintf(upstream, 128, v6 ? "[%s]:%s" : "%s:%s", host, portbuf);
+    snprintf(ip, 128, "%s", host);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(host, portbuf, &hints, &res) != 0 || res == NULL ||
+        res->ai_addrlen > sizeof(*ss)) {
+        if (res != NULL)
+            freeaddrinfo(res);
+        goto bad;
+    }
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *sslen = (socklen_t)res->ai_addrlen;
+    freeaddrinfo(res);
+    return true;
+bad:
+    fprintf(stderr, "tomato-load: %s: bad address\n", key);
+    return false;
+}
+
+/* Fills plan from the settings; prints the problem and returns false when it cannot. */
+static bool make_plan(const struct load_conf *c, struct load_plan *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->conf = c;
+    p->workers = (unsigned)c->workers;
+    p->alpha = parse_num(c->zipf_alpha, 0, 10);
+    p->watch_mean = parse_num(c->watch_mean, 0.001, 100);
+    p->abr_safety = parse_num(c->abr_safety, 0.01, 10);
+    p->tls = strncmp(c->target, "https://", 8) == 0;
+    p->h2 = c->http == 1;
+    const char *hp = c->target + (p->tls ? strlen("https://") : strlen("http://"));
+    size_t hl = strcspn(hp, "/?#");
+    if (!parse_hostport("target.url", hp, hl, p->tls ? "443" : "80", p->upstream, p->ip, &p->ss,
+                        &p->sslen))
+        return false;
     snprintf(p->authority, sizeof(p->authority), "%s", c->host[0] ? c->host : p->upstream);
-    {
-        char portbuf[8];
-        snprintf(portbuf, sizeof(portbuf), "%.*s", plen > 0 ? TMT_MIN(plen, 7) : 3,
-                 plen > 0 ? port : dport);
-        struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                                 .ai_socktype = SOCK_STREAM,
-                                 .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
-        struct addrinfo *res = NULL;
-        if (getaddrinfo(host, portbuf, &hints, &res) != 0 || res == NULL ||
-            res->ai_addrlen > sizeof(p->ss)) {
-            if (res != NULL)
-                freeaddrinfo(res);
-            goto bad;
-        }
-        memcpy(&p->ss, res->ai_addr, res->ai_addrlen);
-        p->sslen = (socklen_t)res->ai_addrlen;
-        freeaddrinfo(res);
+    if (c->control_url[0] != '\0' && c->mode == LOAD_MODE_VIEWERS) {
+        const char *cp = c->control_url + strlen("http://");
+        char ip[128];
+        struct sockaddr_storage ss;
+        socklen_t sslen;
+        if (!parse_hostport("control.url", cp, strcspn(cp, "/?#"), "80", p->control_upstream, ip,
+                            &ss, &sslen))
+            return false;
+        p->control = true;
     }
     /* Control-plane tokens run to several hundred characters: one that does not fit is refused,
      * never cut (a cut token is a malformed one, and every request would get 403). */
@@ -324,9 +374,6 @@ static bool make_plan(const struct load_conf *c, struct load_plan *p)
         return false;
     }
     return true;
-bad:
-    fprintf(stderr, "tomato-load: target.url: bad address\n");
-    return false;
 }
 
 static int gen_trace(const struct load_conf *c)
@@ -427,8 +474,9 @@ int main(int argc, char **argv)
         }
     }
     struct load_plan plan;
-    if (make_plan(&c, &plan))
+    if (make_plan(&c, &plan) && (!plan.control || load_control_prepare(&plan) == 0))
         rc = load_run(&plan);
+    free(plan.creds);
 out:
     tmt_conf_snap_unref(&snap);
     tmt_prog_cli_fini(&cli);

@@ -466,6 +466,8 @@ static void merge(struct load_stats *d, const struct load_stats *s)
     d->switches += s->switches;
     d->stalls += s->stalls;
     d->stall_ms += s->stall_ms;
+    d->playbacks += s->playbacks;
+    d->control_errors += s->control_errors;
     tmt_hist_merge(&d->ttfb_us, &s->ttfb_us);
     tmt_hist_merge(&d->total_us, &s->total_us);
     for (int i = 0; i < 2; i++) {
@@ -533,9 +535,9 @@ static void report_json(const struct load_plan *p, const struct load_stats *s, d
     if (p->conf->mode == LOAD_MODE_VIEWERS)
         printf(",\"viewers\":{\"sessions\":%" PRIu64 ",\"abandoned\":%" PRIu64
                ",\"segments\":%" PRIu64 ",\"switches\":%" PRIu64 ",\"stalls\":%" PRIu64
-               ",\"stall_s\":%.3f}",
+               ",\"stall_s\":%.3f,\"playbacks\":%" PRIu64 ",\"control_errors\":%" PRIu64 "}",
                s->sessions, s->sessions_abandoned, s->segments, s->switches, s->stalls,
-               (double)s->stall_ms / 1000);
+               (double)s->stall_ms / 1000, s->playbacks, s->control_errors);
     printf("}\n");
 }
 
@@ -579,6 +581,9 @@ static void report_text(const struct load_plan *p, const struct load_stats *s, d
                ", switches %" PRIu64 ", stalls %" PRIu64 " (%.3f s)\n",
                s->sessions, s->sessions_abandoned, s->segments, s->switches, s->stalls,
                (double)s->stall_ms / 1000);
+    if (p->control)
+        printf("control     playbacks %" PRIu64 ", errors %" PRIu64 "\n", s->playbacks,
+               s->control_errors);
 }
 
 int load_run(struct load_plan *plan)

@@ -32,14 +32,20 @@
 
 #define VIEWER_MAGIC 0x71e3e4a0u
 #define VIEWER_MAX_VARIANTS 32
+#define CTL_BODY_MAX (64 * 1024)
 
-enum viewer_step { V_IDLE, V_MASTER, V_MEDIA, V_INIT, V_SEG, V_DONE };
+enum viewer_step { V_IDLE, V_CONTROL, V_MASTER, V_MEDIA, V_INIT, V_SEG, V_DONE };
 
 struct viewer {
     unsigned magic;
     struct viewers *vs;
     struct event *timer;
     struct load_client *client; /* viewers.connection=per-viewer: its own; else NULL */
+    size_t g;                   /* index among all viewers (control.c's credentials) */
+    struct tmt_http_call *ctl_call;
+    char *ctl_body; /* the POST /v1/playback answer, CTL_BODY_MAX at most */
+    size_t ctl_len;
+    int ctl_status;
     enum viewer_step step;
     struct tmt_m3u8 master;
     struct tmt_m3u8 media[VIEWER_MAX_VARIANTS];
@@ -54,6 +60,8 @@ struct viewer {
 
 struct viewers {
     struct load_worker *w;
+    struct tmt_http_client *ctl; /* to control.url, when tokens come from there */
+    bool closing;
     struct tmt_zipf *zipf;
     struct tmt_rng rng;
     struct viewer *v;
@@ -289,10 +297,70 @@ static void on_result(void *arg, const struct load_result *res)
         on_segment(v, res);
         break;
     case V_IDLE:
+    case V_CONTROL:
     case V_DONE:
         TMT_UNREACHABLE("a result for a viewer that sent nothing");
     }
     viewer_next(v);
+}
+
+/* The session's first request: its master playlist (v->master_path). */
+static void session_play(struct viewer *v)
+{
+    snprintf(v->path, sizeof(v->path), "%s", v->master_path);
+    v->step = V_MASTER;
+    load_worker_stats(v->vs->w)->sessions++;
+    fetch(v, true);
+}
+
+static void ctl_on_head(void *arg, const struct tmt_http_client_resp *resp)
+{
+    struct viewer *v;
+    TMT_OBJ_CAST(v, arg, VIEWER_MAGIC);
+    v->ctl_status = resp->status;
+}
+
+static void ctl_on_data(void *arg, const char *p, size_t len)
+{
+    struct viewer *v;
+    TMT_OBJ_CAST(v, arg, VIEWER_MAGIC);
+    if (v->ctl_len + len > CTL_BODY_MAX)
+        return;
+    memcpy(v->ctl_body + v->ctl_len, p, len);
+    v->ctl_len += len;
+}
+
+/* The control plane answered POST /v1/playback: play the asset with the token, or try again
+ * after a second. */
+static void ctl_on_done(void *arg, int rc, const struct tmt_err *err)
+{
+    (void)err;
+    struct viewer *v;
+    TMT_OBJ_CAST(v, arg, VIEWER_MAGIC);
+    v->ctl_call = NULL;
+    if (v->vs->closing)
+        return;
+    if (load_worker_stopping(v->vs->w)) {
+        viewer_stop(v);
+        return;
+    }
+    const struct load_plan *p = load_worker_plan(v->vs->w);
+    struct load_stats *st = load_worker_stats(v->vs->w);
+    char token[4096], asset[256];
+    if (rc == 0 && v->ctl_status >= 200 && v->ctl_status < 300 &&
+        load_control_parse_playback(v->ctl_body, v->ctl_len, token, sizeof(token), asset,
+                                    sizeof(asset))) {
+        int n = snprintf(v->master_path, sizeof(v->master_path), "%s/t/%s/v/%s/master.m3u8",
+                         p->prefix, token, asset);
+        if (n > 0 && (size_t)n < sizeof(v->master_path)) {
+            st->playbacks++;
+            session_play(v);
+            return;
+        }
+    }
+    st->control_errors++;
+    v->step = V_IDLE;
+    load_timer_arm(v->timer, 1000);
 }
 
 static void session_start(struct viewer *v)
@@ -308,11 +376,33 @@ static void session_start(struct viewer *v)
     v->tput_bps = 0;
     v->playing = false;
     v->queued_ms = v->stall_ms = 0;
-    snprintf(v->master_path, sizeof(v->master_path), "%s/v/%s/master.m3u8", p->prefix, asset);
-    snprintf(v->path, sizeof(v->path), "%s", v->master_path);
-    v->step = V_MASTER;
-    load_worker_stats(vs->w)->sessions++;
-    fetch(v, true);
+    if (!p->control) {
+        snprintf(v->master_path, sizeof(v->master_path), "%s/v/%s/master.m3u8", p->prefix, asset);
+        session_play(v);
+        return;
+    }
+    /* the show's asset and a token for this session, from the control plane */
+    const struct load_cred *cr = &p->creds[v->g];
+    char auth[160], body[256];
+    snprintf(auth, sizeof(auth), "Bearer %s", cr->session);
+    snprintf(body, sizeof(body), "{\"show_id\":\"%s\",\"device_id\":\"%s\"}", asset, cr->device);
+    const struct tmt_http_header hs[] = {
+        {{"Authorization", 13}, {auth, strlen(auth)}},
+        {{"Content-Type", 12}, {"application/json", 16}},
+    };
+    struct tmt_http_client_req req = {.upstream = p->control_upstream,
+                                      .method = TMT_HTTP_POST,
+                                      .path = {"/v1/playback", 12},
+                                      .headers = hs,
+                                      .n_headers = TMT_ARRAY_LEN(hs),
+                                      .body = {body, strlen(body)}};
+    static const struct tmt_http_client_cbs cbs = {ctl_on_head, ctl_on_data, ctl_on_done};
+    if (v->ctl_body == NULL)
+        v->ctl_body = tmt_xmalloc(CTL_BODY_MAX);
+    v->ctl_len = 0;
+    v->ctl_status = 0;
+    v->step = V_CONTROL;
+    v->ctl_call = tmt_http_client_fetch(vs->ctl, &req, &cbs, v);
 }
 
 static void on_timer(int fd, short what, void *arg)
@@ -346,6 +436,13 @@ void *load_viewers_start(struct load_worker *w)
     vs->n = (size_t)(total / p->workers + (idx < total % p->workers ? 1 : 0));
     vs->v = tmt_xcalloc(vs->n ? vs->n : 1, sizeof(*vs->v));
     vs->active = vs->n;
+    if (p->control) {
+        struct tmt_http_client_opts o;
+        tmt_http_client_opts_default(&o);
+        o.connect_timeout_ms = c->connect_timeout_ms;
+        o.response_timeout_ms = o.read_timeout_ms = c->timeout_ms;
+        vs->ctl = tmt_http_client_new(load_worker_loop(w), &o);
+    }
     if (vs->n == 0) {
         load_worker_driver_done(w);
         return vs;
@@ -356,6 +453,7 @@ void *load_viewers_start(struct load_worker *w)
         v->vs = vs;
         v->step = V_IDLE;
         v->timer = load_timer_new(w, on_timer, v);
+        v->g = (size_t)i * p->workers + idx;
         /* one idle connection, kept until the target closes it: a player's keep-alive */
         if (c->connection == 1)
             v->client = load_client_new(w, true);
@@ -370,11 +468,14 @@ void load_viewers_free(void *d)
     struct viewers *vs = d;
     if (vs == NULL)
         return;
+    vs->closing = true; /* calls to the control plane end now: their callbacks do nothing */
+    tmt_http_client_free(&vs->ctl);
     for (size_t i = 0; i < vs->n; i++) {
         struct viewer *v = &vs->v[i];
         if (v->timer != NULL)
             event_free(v->timer);
         load_client_free(&v->client);
+        free(v->ctl_body);
         if (v->step != V_DONE) {
             tmt_m3u8_fini(&v->master);
             for (size_t k = 0; k < VIEWER_MAX_VARIANTS; k++) {

@@ -16,6 +16,7 @@ import unittest
 
 from harness import Edge, Shield, run
 from harness.media import make_asset
+from harness.system import System
 
 RUNGS = [("r0", 320, 180, 300000), ("r1", 480, 270, 500000), ("r2", 640, 360, 800000)]
 SEGS = 4  # 8 s in 2 s segments
@@ -375,6 +376,77 @@ class Load(unittest.TestCase):
                 hits = xc["hit_hot"] + xc["hit_warm"] + xc["hit_cold"]
                 self.assertAlmostEqual(rep["hit_ratio"], hits / 40, places=3)
                 self.assertEqual(rep["hit"]["ttfb_ms"]["count"], hits)
+
+
+
+class LoadControlTokens(unittest.TestCase):
+    """Viewers whose tokens come from the control plane (control.url) against a managed edge that
+    checks tokens: without tokens it answers 403; with control.accounts each viewer logs in
+    through its account (two viewers per account, each with its own device), asks for playback
+    of a show per session and plays the show's asset with the answer's token, without an error.
+    The accounts hold exactly the devices of their viewers, reused by a second run, and no more
+    live leases than viewers."""
+
+    def test_tokens_from_control_plane(self):
+        d = tempfile.mkdtemp(prefix="tmt-load-cp-")
+        s = System(d)
+        try:
+            root = os.path.join(d, "mezz")
+            make_asset(root, "film-v1", seconds=8, seg=2, rungs=[("180p", 320, 180, 300000)])
+            s.control()
+            s.shield(root)
+            edge = s.edge("edge-1")
+            s.wait_edge_ready(edge)
+            st, _, r = s.op.call("POST", "/v1/shows", {"id": "film", "title": "Film",
+                                                       "asset_id": "film-v1",
+                                                       "state": "published", "duration": 8})
+            self.assertEqual(st, 201, r.body)
+            anon = s.cp.api()
+            accounts = os.path.join(d, "accounts.txt")
+            with open(accounts, "w") as f:
+                f.write("# email password\n")
+                for k in range(3):
+                    email, pw = "load%d@example.com" % k, "load-password-%d" % k
+                    st, _, r = anon.call("POST", "/v1/users", {"email": email, "password": pw,
+                                                               "display_name": "L%d" % k})
+                    self.assertEqual(st, 201, r.body)
+                    f.write("%s %s\n" % (email, pw))
+            url = edge.url("")
+            # no token: refused
+            rep = load("viewers", "--url", url, "--assets", "film-v1", "--viewers", "2",
+                       "--requests", "6", "--set", "viewers.think=0")
+            self.assertEqual(rep["errors_by_class"]["4xx"], 6, rep)
+            cp = ("--set", "control.url=http://127.0.0.1:%d" % s.cport,
+                  "--set", "control.accounts=" + accounts)
+            for run_no, requests in ((1, 60), (2, 20)):
+                rep = load("viewers", "--url", url, "--assets", "film", "--viewers", "5",
+                           "--pace", "fast", "--requests", str(requests), "--workers", "2",
+                           "--set", "viewers.think=0", "--set", "viewers.watch_mean=100", *cp)
+                self.assertEqual(rep["requests"], requests, rep)
+                self.assertEqual(rep["errors"], 0, rep)
+                self.assertEqual(rep["status"]["2xx"], requests, rep)
+                v = rep["viewers"]
+                self.assertEqual(v["control_errors"], 0, rep)
+                self.assertGreaterEqual(v["playbacks"], 5, rep)
+                self.assertEqual(v["playbacks"], v["sessions"], rep)
+                # each account: its viewers' devices (two, two, one), reused by the second run,
+                # and as many live leases
+                for k, n in enumerate((2, 2, 1)):
+                    api = anon.login("load%d@example.com" % k, "load-password-%d" % k)
+                    devs = api.call("GET", "/v1/devices")[1]["devices"]
+                    self.assertEqual(sorted(x["name"] for x in devs),
+                                     ["tomato-load-%d" % i for i in range(n)], (run_no, devs))
+                    leases = api.call("GET", "/v1/playback")[1]["leases"]
+                    self.assertEqual(len(leases), n, leases)
+                    self.assertEqual({x["asset_id"] for x in leases}, {"film-v1"})
+            # too few accounts for the viewers: refused before any traffic
+            r = run("tomato-load", "viewers", "--url", url, "--assets", "film", "--viewers", "7",
+                    *cp)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("need 4 accounts", r.stderr)
+        finally:
+            s.close()
+            shutil.rmtree(d, ignore_errors=True)
 
 
 if __name__ == "__main__":
