@@ -185,20 +185,24 @@ class Load(unittest.TestCase):
     def test_7_hit_miss_split(self):
         """A cold edge: the first pass over an asset's objects misses every time, the second hits
         every time; the per-class latency figures count exactly those responses."""
+        # every object of a1 once: master, and per rung its playlist, init and segments
+        objs = [1 * 1000000 + 99 * 10000]
+        for rung in range(len(RUNGS)):
+            objs += [1000000 + rung * 10000 + seg for seg in [9999, 0] + list(range(1, SEGS + 1))]
+        trace = os.path.join(self.dir, "once.csv")
+        with open(trace, "w") as f:
+            f.write("time,obj_id,obj_size\n")
+            f.writelines("%d,%d,1000\n" % (t, o) for t, o in enumerate(objs))
         with tempfile.TemporaryDirectory(prefix="tmt-load-cold-") as d:
             edge = Edge("upstream.shields=127.0.0.1:%d" % self.shield.port, "tokens.public=/v/",
                         "cache.warm_path=" + os.path.join(d, "warm"),
                         "cache.cold_path=" + os.path.join(d, "cold"))
             try:
-                # one viewer, one session over the whole asset at the lowest rung: master, media
-                # playlist, init and SEGS segments, each requested once
-                args = ("viewers", "--url", edge.url(""), "--assets", "a1", "--viewers", "1",
-                        "--pace", "fast", "--requests", str(3 + SEGS), "--set",
-                        "viewers.watch_mean=100", "--set", "viewers.abr_safety=0.01")
+                args = ("replay", "--url", edge.url(""), "--trace", trace, "--connections", "1")
                 passes = [load(*args), load(*args)]
             finally:
                 edge.__exit__(None, None, None)
-        n = 3 + SEGS
+        n = len(objs)
         for i, rep in enumerate(passes):
             self.assertEqual(rep["requests"], n, rep)
             self.assertEqual(rep["errors"], 0, rep)
