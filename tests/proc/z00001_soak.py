@@ -4,8 +4,8 @@ everything in RAM; the other has tiers small enough that objects keep moving bet
 cold storage and out. Every 10 s the test samples each daemon's resident memory (VmRSS) and open
 file descriptors (/proc/PID/fd) and prints them. It requires no request error on either edge, an
 RSS at the end within 2 % of the RSS after the warm-up (the first 20 % of the run), no more file
-descriptors at the end than after the warm-up (a small allowance for connections in flight), and
-a graceful stop. Labelled "soak"."""
+descriptors open in the last 40 % of the run than in the 40 % before (at most a few more:
+they follow the connections open at the moment), and a graceful stop. Labelled "soak"."""
 import json
 import os
 import shutil
@@ -23,7 +23,7 @@ VIEWERS = 60  # per edge
 ASSETS = ["a1", "a2", "a3"]
 RUNGS = [("r0", 320, 180, 300000), ("r1", 480, 270, 500000)]
 RSS_GROWTH = 0.02
-FD_ALLOWANCE = 6
+FD_ALLOWANCE = 8
 
 
 def rss_kib(pid):
@@ -119,18 +119,24 @@ class Soak(unittest.TestCase):
             self.assertGreater(v["segments"], VIEWERS * SECONDS / 8, json.dumps(rep))
         # After the warm-up: no growth of memory or descriptors.
         warm = [s for s in samples if s[0] >= 0.2 * SECONDS]
-        self.assertGreaterEqual(len(warm), 3, samples)
+        self.assertGreaterEqual(len(warm), 4, samples)
         base, last = warm[0], warm[-1]
+        # Descriptors follow the connections open at the moment (tens, up and down): the most
+        # open in the second half after the warm-up against the most in the first half.
+        mid = 0.6 * SECONDS
         for name in edges:
-            rss0, fd0 = base[1][name]
-            rss1, fd1 = last[1][name]
+            rss0, rss1 = base[1][name][0], last[1][name][0]
             peak = max(s[1][name][0] for s in warm)
             growth = (rss1 - rss0) / rss0
+            fd_early = max(s[1][name][1] for s in warm if s[0] < mid)
+            fd_late = max(s[1][name][1] for s in warm if s[0] >= mid)
             print("%s: RSS %d KiB at %.0f s, %d KiB at %.0f s (%+.2f %%), peak %d KiB; "
-                  "fds %d -> %d" % (name, rss0, base[0], rss1, last[0], 100 * growth, peak,
-                                    fd0, fd1))
+                  "most fds %d before %.0f s, %d after" % (
+                      name, rss0, base[0], rss1, last[0], 100 * growth, peak, fd_early, mid,
+                      fd_late))
             self.assertLess(growth, RSS_GROWTH, "%s: RSS grew %.2f %%" % (name, 100 * growth))
-            self.assertLessEqual(fd1, fd0 + FD_ALLOWANCE, "%s: descriptors grew" % name)
+            self.assertLessEqual(fd_late, fd_early + FD_ALLOWANCE,
+                                 "%s: descriptors grew" % name)
         for n in names:
             self.assertEqual(procs[n].stop(timeout=30), 0, n)
 
