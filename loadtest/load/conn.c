@@ -69,6 +69,9 @@ struct lc_call {
     bool head_done, cancelled, ended;
     unsigned in_cb;
     /* h1 */
+    bool reused, retried, got_bytes; /* for the one retry of a request on a stale connection */
+    char *path;                      /* kept for that retry; the buffer stays with the call */
+    size_t path_cap;
     size_t scanned;
     enum lc_framing framing;
     bool reusable;
@@ -122,6 +125,7 @@ static void conn_on_write(evutil_socket_t fd, short what, void *arg);
 static void conn_on_timer(evutil_socket_t fd, short what, void *arg);
 static void conn_flush(struct lc_conn *k);
 static void h1_start(struct lc_conn *k, struct lc_call *call, const char *path);
+static struct lc_conn *conn_new(struct lc_client *c, int *sys_errno);
 static void fail_deferred(evutil_socket_t fd, short what, void *arg);
 
 /* ---- TLS contexts ---- */
@@ -168,11 +172,18 @@ void lc_tls_ctx_free(void *ctx)
 static struct lc_call *call_get(struct lc_client *c)
 {
     struct lc_call *call = c->free_calls;
-    if (call != NULL)
+    char *path = NULL;
+    size_t path_cap = 0;
+    if (call != NULL) {
         c->free_calls = call->next;
-    else
+        path = call->path;
+        path_cap = call->path_cap;
+    } else {
         call = tmt_xmalloc(sizeof(*call));
+    }
     memset(call, 0, offsetof(struct lc_call, hdrs));
+    call->path = path;
+    call->path_cap = path_cap;
     call->magic = LC_CALL_MAGIC;
     call->c = c;
     call->stream_id = -1;
@@ -294,6 +305,25 @@ static void conn_free(struct lc_conn *k)
 }
 
 /*
+ * A request that failed on a reused HTTP/1.1 connection before any byte of its response most
+ * likely met the target's keep-alive close: it goes again, once, on a new connection (GET is
+ * idempotent), as the core client does. false: it may not (the caller fails it).
+ */
+static bool h1_retry(struct lc_call *call)
+{
+    if (!call->reused || call->got_bytes || call->retried || call->path == NULL)
+        return false;
+    int sys_errno = 0;
+    struct lc_conn *k = conn_new(call->c, &sys_errno);
+    if (k == NULL)
+        return false;
+    call->retried = true;
+    call->reused = false;
+    h1_start(k, call, call->path);
+    return true;
+}
+
+/*
  * Fails every call on the connection with rc and closes it (freed now, or by the handler that
  * runs on it). The calls' callbacks may start calls: they go to other connections.
  */
@@ -310,7 +340,8 @@ static void conn_fail(struct lc_conn *k, int rc, const char *what, int sys_errno
     if (k->call != NULL) {
         struct lc_call *call = k->call;
         k->call = NULL;
-        call_fail(call, rc, what, sys_errno);
+        if (rc != TMT_EUPSTREAM || !h1_retry(call))
+            call_fail(call, rc, what, sys_errno);
     }
     /* h2: the calls whose stream is on this connection (from the start each time: a callback
      * may start or cancel calls) */
@@ -616,6 +647,15 @@ static void h1_start(struct lc_conn *k, struct lc_call *call, const char *path)
     const struct lc_opts *o = &k->c->o;
     k->call = call;
     call->conn = k;
+    call->reused = k->state == LC_READY;
+    if (path != call->path) {
+        size_t pl = strlen(path) + 1;
+        if (pl > call->path_cap) {
+            call->path = tmt_xrealloc(call->path, pl);
+            call->path_cap = pl;
+        }
+        memcpy(call->path, path, pl);
+    }
     size_t need = strlen(path) + strlen(o->authority) + 64;
     if (k->out_len + need > k->out_cap) {
         k->out_cap = k->out_len + need;
@@ -931,6 +971,7 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
             }
         } else {
             k->rlen += (uint32_t)n;
+            k->call->got_bytes = true;
             h1_consume(k);
         }
     }
@@ -1121,6 +1162,7 @@ void lc_client_free(struct lc_client **cp)
         struct lc_call *call = c->free_calls;
         c->free_calls = call->next;
         call->magic = 0;
+        free(call->path);
         free(call);
     }
     c->magic = 0;
