@@ -12,9 +12,13 @@
  * the responses already started (short, so their connections close) and stores nothing.
  *
  * Upstreams are tried in rendezvous order for the key (highest mix of key hash and upstream
- * hash first); a connect error, a timeout before the head, or a 5xx moves to the next one. When
- * the last one answers 500, 502, 503 or 504, a stored copy within its stale-if-error window is
- * served instead (RFC 5861), as after a connect error or a timeout.
+ * hash first); a connect error, a timeout before the head, or a 5xx moves to the next one. A
+ * connect error, a timeout or a reset also holds that upstream off for UP_HOLDOFF_MS: fills try
+ * it after the others (a hung shield would otherwise cost every fill it comes first for a whole
+ * upstream.response_timeout). Once the time is up, one fill tries it first again (a probe); an
+ * answer ends the hold, a failure renews it. When the last one answers 500, 502, 503 or 504, a
+ * stored copy within its stale-if-error window is served instead (RFC 5861), as after a connect
+ * error or a timeout.
  *
  * Vary keeps one variant per key (the request values it was stored with ride along as ':name'
  * fields); stale-while-revalidate serves the stored object and revalidates it with a fill that
@@ -52,6 +56,7 @@
 #define MAX_UPSTREAMS 64
 #define MAX_FWD_HEADERS 64
 #define FILL_BUCKETS 4096
+#define UP_HOLDOFF_MS 5000
 
 /* ---- counters ---- */
 
@@ -146,6 +151,8 @@ struct upstreams {
     uint64_t hash[MAX_UPSTREAMS];
     char auth[TMT_SECRET_MAX + 8]; /* "Bearer <fill key>", or "" */
     size_t auth_len;
+    /* held off until this monotonic time (ms) after a failure; 0 = not held (see the top) */
+    _Atomic uint64_t held_until[MAX_UPSTREAMS];
 };
 
 struct pworker {
@@ -351,6 +358,30 @@ static struct upstreams *ups_new(const char *const *names, size_t n, const char 
     memcpy(u->auth, auth, auth_len);
     u->auth_len = auth_len;
     return u;
+}
+
+/* The holds of cur's upstreams that u names too carry over to u. */
+static void ups_keep_holds(struct upstreams *u, struct upstreams *cur)
+{
+    for (size_t i = 0; i < u->n; i++) {
+        for (size_t k = 0; k < cur->n; k++) {
+            if (strcmp(u->name[i], cur->name[k]) == 0)
+                atomic_store(&u->held_until[i], atomic_load(&cur->held_until[k]));
+        }
+    }
+}
+
+/* Is upstream u held off (to be tried after the others)? When its hold is over, the first
+ * caller renews it for as long as its attempt may take (probe_ms) and gets false: that fill is
+ * the probe, the only one until it ends. */
+static bool up_held(struct upstreams *ups, unsigned u, uint64_t now, uint64_t probe_ms)
+{
+    uint64_t v = atomic_load_explicit(&ups->held_until[u], memory_order_relaxed);
+    if (v == 0)
+        return false;
+    if (v > now)
+        return true;
+    return !atomic_compare_exchange_strong(&ups->held_until[u], &v, now + probe_ms);
 }
 
 /* Installs u as the current snapshot (takes its reference). */
@@ -897,6 +928,21 @@ static bool vary_names(const struct tmt_http_client_resp *resp, struct tmt_slice
     return false;
 }
 
+/* f's current upstream failed: hold it off. */
+static void up_failed(struct fill *f)
+{
+    atomic_store_explicit(&f->ups->held_until[f->order[f->tried - 1]], mono_ms() + UP_HOLDOFF_MS,
+                          memory_order_relaxed);
+}
+
+/* f's current upstream answered: its hold, if any, is over. */
+static void up_answered(struct fill *f)
+{
+    _Atomic uint64_t *h = &f->ups->held_until[f->order[f->tried - 1]];
+    if (atomic_load_explicit(h, memory_order_relaxed) != 0)
+        atomic_store_explicit(h, 0, memory_order_relaxed);
+}
+
 /* Should the failure of f's current upstream be logged (true: *quiet is how many were not
  * since its last line), or only counted (see pworker)? */
 static bool up_log_due(struct fill *f, uint64_t *quiet)
@@ -918,6 +964,7 @@ static void up_on_head(void *arg, const struct tmt_http_client_resp *resp)
 {
     struct fill *f = arg;
     struct edge_proxy *p = f->p;
+    up_answered(f); /* a 5xx too: the shield is up, the next one is tried for this key only */
     if (resp->status >= 500 && f->tried < f->ups->n &&
         (f->method == TMT_HTTP_GET || f->method == TMT_HTTP_HEAD)) {
         f->retry_next = true;
@@ -1069,6 +1116,7 @@ static void up_on_done(void *arg, int rc, const struct tmt_err *err)
                     "upstream=%s why=\"%s\" unlogged_before=%" PRIu64,
                     f->ups->name[f->order[f->tried - 1]], err->msg, quiet);
         count_shard(p, f->owner, M_UP_ERRORS);
+        up_failed(f);
         if (before_head && f->tried < f->ups->n) {
             fill_attempt(f);
         } else {
@@ -1226,6 +1274,19 @@ static struct fill *fill_new(struct edge_proxy *p, struct pworker *w, struct tmt
         score[k] = sc;
         f->order[k] = i;
     }
+    /* Held-off upstreams after the others, each group in rendezvous order. */
+    uint64_t now = mono_ms();
+    uint64_t probe_ms = p->copts.connect_timeout_ms + p->copts.response_timeout_ms + 1000;
+    unsigned held[MAX_UPSTREAMS], n_held = 0, n_up = 0;
+    for (unsigned i = 0; i < f->ups->n; i++) {
+        unsigned u = f->order[i];
+        if (up_held(f->ups, u, now, probe_ms))
+            held[n_held++] = u;
+        else
+            f->order[n_up++] = u;
+    }
+    for (unsigned i = 0; i < n_held; i++)
+        f->order[n_up + i] = held[i];
     return f;
 }
 
@@ -1672,6 +1733,8 @@ void edge_proxy_set_upstreams(struct edge_proxy *p, const char *const *names, si
     bool same = u->n == cur->n;
     for (size_t i = 0; same && i < u->n; i++)
         same = strcmp(u->name[i], cur->name[i]) == 0;
+    if (!same)
+        ups_keep_holds(u, cur);
     ups_put(cur);
     if (same) {
         ups_put(u);
@@ -1695,6 +1758,8 @@ void edge_proxy_set_fill_key(struct edge_proxy *p, const char *key, size_t len)
     bool same = cur->auth_len == 7 + len && memcmp(cur->auth, auth, 7 + len) == 0;
     struct upstreams *u =
         same ? NULL : ups_new((const char *const *)cur->name, cur->n, auth, 7 + len);
+    if (u != NULL)
+        ups_keep_holds(u, cur);
     ups_put(cur);
     if (u != NULL)
         ups_install(p, u);
