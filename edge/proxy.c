@@ -372,14 +372,15 @@ static void ups_keep_holds(struct upstreams *u, struct upstreams *cur)
 }
 
 /* Is upstream u held off (to be tried after the others)? When its hold is over, the first
- * caller renews it for as long as its attempt may take (probe_ms) and gets false: that fill is
- * the probe, the only one until it ends. */
-static bool up_held(struct upstreams *ups, unsigned u, uint64_t now, uint64_t probe_ms)
+ * caller that would try it first (first) renews the hold for as long as its attempt may take
+ * (probe_ms) and gets false: that fill is the probe, the only one until it ends. A fill that
+ * would try another upstream first leaves the probe to one that would not. */
+static bool up_held(struct upstreams *ups, unsigned u, uint64_t now, uint64_t probe_ms, bool first)
 {
     uint64_t v = atomic_load_explicit(&ups->held_until[u], memory_order_relaxed);
     if (v == 0)
         return false;
-    if (v > now)
+    if (v > now || !first)
         return true;
     return !atomic_compare_exchange_strong(&ups->held_until[u], &v, now + probe_ms);
 }
@@ -1280,7 +1281,7 @@ static struct fill *fill_new(struct edge_proxy *p, struct pworker *w, struct tmt
     unsigned held[MAX_UPSTREAMS], n_held = 0, n_up = 0;
     for (unsigned i = 0; i < f->ups->n; i++) {
         unsigned u = f->order[i];
-        if (up_held(f->ups, u, now, probe_ms))
+        if (up_held(f->ups, u, now, probe_ms, n_up == 0))
             held[n_held++] = u;
         else
             f->order[n_up++] = u;

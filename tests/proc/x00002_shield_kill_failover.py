@@ -100,7 +100,7 @@ class ShieldKillFailover(unittest.TestCase):
         more than once per hold and none of them times out."""
         s1, s2 = self.shield("s1"), self.shield("s2")
         e = self.edge(s1, s2, "2s")
-        load = subprocess.Popen([prog("tomato-load"), *load_args(e.url(""), "10s")],
+        load = subprocess.Popen([prog("tomato-load"), *load_args(e.url(""), "12s")],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         base1 = shield_requests(s1)
         self.assertTrue(wait_for(lambda: shield_requests(s1) - base1 >= 100, timeout=30))
@@ -121,7 +121,7 @@ class ShieldKillFailover(unittest.TestCase):
         self.assertEqual(rep["errors"], 0, rep)
         self.assertGreater(rep["requests"], 500, rep)
         # Afterwards only probes, one per 5 s hold plus its 2 s timeout.
-        self.assertGreater(left, 4.0)
+        self.assertGreater(left, 3.0)
         self.assertLessEqual(after - held, left / 7.0 + 1, (held, after, left))
         self.assertLess(rep["ttfb_ms"]["max"], 2 * 2000 + 1500, rep["ttfb_ms"])
         print("x00002: hung shield: %d requests, 0 errors, %d fills timed out in the first 3 s, "
