@@ -118,6 +118,8 @@ struct lc_client {
     size_t n_conns;
     struct lc_call *calls, *free_calls;
     unsigned in_cb;
+    SSL_SESSION *sess; /* the latest TLS session (ticket) of this client, for resumption */
+    uint64_t handshakes, resumed;
 };
 
 static void conn_on_read(evutil_socket_t fd, short what, void *arg);
@@ -130,11 +132,33 @@ static void fail_deferred(evutil_socket_t fd, short what, void *arg);
 
 /* ---- TLS contexts ---- */
 
+/*
+ * A new session (TLS 1.3: a ticket after the handshake) goes to the connection's client: its
+ * next connections resume it. A copy: OpenSSL marks a connection's own session not resumable
+ * when the connection ends without close_notify, as an edge's idle close does. The callback runs
+ * on the thread of the connection's loop.
+ */
+static int on_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+    struct lc_conn *k = SSL_get_app_data(ssl);
+    if (k == NULL || !k->c->o.tls_resume)
+        return 0;
+    SSL_SESSION *copy = SSL_SESSION_dup(sess);
+    if (copy == NULL)
+        return 0;
+    if (k->c->sess != NULL)
+        SSL_SESSION_free(k->c->sess);
+    k->c->sess = copy;
+    return 0; /* sess stays OpenSSL's */
+}
+
 void *lc_tls_ctx_new(bool h2, const char *ca_file, bool insecure, struct tmt_err *err)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (ctx == NULL)
         return NULL;
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, on_new_session);
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     static const unsigned char alpn_h2[] = "\x02h2";
@@ -829,6 +853,9 @@ static void conn_handshake(struct lc_conn *k)
             event_del(&k->ev_write);
             k->write_armed = false;
         }
+        k->c->handshakes++;
+        if (SSL_session_reused(k->ssl))
+            k->c->resumed++;
         conn_ready(k);
         return;
     }
@@ -1010,8 +1037,11 @@ static struct lc_conn *conn_new(struct lc_client *c, int *sys_errno)
     evtimer_assign(&k->ev_timer, c->base, conn_on_timer, k);
     if (c->o.ssl_ctx != NULL) {
         k->ssl = SSL_new(c->o.ssl_ctx);
+        SSL_set_app_data(k->ssl, k);
         SSL_set_fd(k->ssl, fd);
         SSL_set_connect_state(k->ssl);
+        if (c->sess != NULL && c->o.tls_resume)
+            SSL_set_session(k->ssl, c->sess);
         if (c->o.sni[0] != '\0') {
             SSL_set_tlsext_host_name(k->ssl, c->o.sni);
             SSL_set1_host(k->ssl, c->o.sni);
@@ -1069,6 +1099,12 @@ static struct lc_conn *conn_pick(struct lc_client *c, int *sys_errno)
         }
     }
     return conn_new(c, sys_errno);
+}
+
+void lc_client_tls_stats(const struct lc_client *c, uint64_t *handshakes, uint64_t *resumed)
+{
+    *handshakes += c->handshakes;
+    *resumed += c->resumed;
 }
 
 struct lc_call *lc_fetch(struct lc_client *c, const char *path,
@@ -1158,6 +1194,8 @@ void lc_client_free(struct lc_client **cp)
         conn_unlink(k);
         conn_free(k);
     }
+    if (c->sess != NULL)
+        SSL_SESSION_free(c->sess);
     while (c->free_calls != NULL) {
         struct lc_call *call = c->free_calls;
         c->free_calls = call->next;

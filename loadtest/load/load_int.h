@@ -24,7 +24,7 @@ struct load_conf {
     char *target;
     char *host;
     int http; /* 0 HTTP/1.1, 1 HTTP/2 */
-    bool insecure;
+    bool insecure, tls_resume;
     char *ca_file;
     int64_t h2_streams;
     char *token;
@@ -111,6 +111,7 @@ struct load_stats {
     uint64_t cancelled; /* in flight when the time ran out */
     uint64_t sessions, sessions_abandoned, segments, switches, stalls, stall_ms;
     uint64_t playbacks, control_errors; /* control: POST /v1/playback answered, failed */
+    uint64_t tls_handshakes, tls_resumed;
     struct tmt_hist ttfb_us, total_us;
     /* the same, split by X-Cache: [LOAD_HM_HIT] starts with HIT, [LOAD_HM_MISS] with MISS */
     struct tmt_hist ttfb_hm_us[2], total_hm_us[2];
@@ -149,6 +150,7 @@ struct lc_opts {
     char sni[256]; /* server name to send and verify; "" = none, verify ip */
     uint64_t connect_timeout_ms, timeout_ms;
     unsigned max_streams; /* h2: concurrent streams per connection before another one opens */
+    bool tls_resume;      /* new connections resume the client's latest TLS session */
 };
 /* A client SSL_CTX offering one protocol by ALPN, verifying the target's certificate against
  * ca_file (or the system's CAs when empty) unless insecure. NULL with err filled. */
@@ -163,6 +165,8 @@ void lc_client_free(struct lc_client **c);
 struct lc_call *lc_fetch(struct lc_client *c, const char *path,
                          const struct tmt_http_client_cbs *cbs, void *arg);
 void lc_call_cancel(struct lc_call **call);
+/* Adds the client's completed TLS handshakes and those that resumed a session. */
+void lc_client_tls_stats(const struct lc_client *c, uint64_t *handshakes, uint64_t *resumed);
 
 /* ---- control.c: tokens from the control plane ---- */
 
@@ -188,7 +192,8 @@ bool load_fetch_via(struct load_worker *w, struct load_client *client, const cha
 /* A client on the worker's loop with the run's protocol and timeouts. own: for one viewer (one
  * connection at a time, kept until the target closes it); else the worker's shared pool. */
 struct load_client *load_client_new(struct load_worker *w, bool own);
-void load_client_free(struct load_client **c);
+/* Frees c after adding its TLS figures to w's stats. */
+void load_client_free(struct load_worker *w, struct load_client **c);
 /* The worker's loop, plan, index, stats, and a timer helper (one-shot, ms from now). */
 struct tmt_loop *load_worker_loop(struct load_worker *w);
 const struct load_plan *load_worker_plan(struct load_worker *w);

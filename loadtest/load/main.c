@@ -40,6 +40,9 @@ static const struct tmt_conf_key load_keys[] = {
       "https: PEM file of the CA certificates to trust; empty = the system's"),
     K("target", "insecure", TMT_CONF_BOOL, insecure, "false",
       "https: skip certificate verification (self-signed test certificates only)"),
+    K("target", "tls_resume", TMT_CONF_BOOL, tls_resume, "true",
+      "https: a new connection resumes the TLS session of the client's previous one (a "
+      "worker's pool, or a viewer's own connection), as players do; false = full handshakes"),
     K("target", "h2_streams", TMT_CONF_INT, h2_streams, "100",
       "HTTP/2: concurrent streams per connection (fewer if the target says so) before another "
       "connection opens",

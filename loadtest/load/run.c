@@ -361,7 +361,8 @@ struct load_client *load_client_new(struct load_worker *w, bool own)
                             .h2 = p->h2,
                             .connect_timeout_ms = c->connect_timeout_ms,
                             .timeout_ms = c->timeout_ms,
-                            .max_streams = own ? 1u : (unsigned)c->h2_streams};
+                            .max_streams = own ? 1u : (unsigned)c->h2_streams,
+                            .tls_resume = c->tls_resume};
         snprintf(o.upstream, sizeof(o.upstream), "%s", p->upstream);
         snprintf(o.ip, sizeof(o.ip), "%s", p->ip);
         snprintf(o.authority, sizeof(o.authority), "%s", p->authority);
@@ -383,12 +384,14 @@ struct load_client *load_client_new(struct load_worker *w, bool own)
     return lcl;
 }
 
-void load_client_free(struct load_client **cp)
+void load_client_free(struct load_worker *w, struct load_client **cp)
 {
     struct load_client *c = *cp;
     *cp = NULL;
     if (c == NULL)
         return;
+    if (c->lc != NULL)
+        lc_client_tls_stats(c->lc, &w->st.tls_handshakes, &w->st.tls_resumed);
     tmt_http_client_free(&c->h1);
     lc_client_free(&c->lc);
     free(c);
@@ -409,7 +412,7 @@ static void *worker_main(void *arg)
     }
     w->stopping = true;
     event_free(w->tick);
-    load_client_free(&w->client);
+    load_client_free(w, &w->client);
     if (c->mode == LOAD_MODE_REPLAY)
         load_replay_free(w->driver);
     else
@@ -467,6 +470,8 @@ static void merge(struct load_stats *d, const struct load_stats *s)
     d->stalls += s->stalls;
     d->stall_ms += s->stall_ms;
     d->playbacks += s->playbacks;
+    d->tls_handshakes += s->tls_handshakes;
+    d->tls_resumed += s->tls_resumed;
     d->control_errors += s->control_errors;
     tmt_hist_merge(&d->ttfb_us, &s->ttfb_us);
     tmt_hist_merge(&d->total_us, &s->total_us);
@@ -532,6 +537,9 @@ static void report_json(const struct load_plan *p, const struct load_stats *s, d
         hist_json(",", "total_ms", &s->total_hm_us[i]);
         printf("}");
     }
+    if (p->tls)
+        printf(",\"tls\":{\"handshakes\":%" PRIu64 ",\"resumed\":%" PRIu64 "}", s->tls_handshakes,
+               s->tls_resumed);
     if (p->conf->mode == LOAD_MODE_VIEWERS)
         printf(",\"viewers\":{\"sessions\":%" PRIu64 ",\"abandoned\":%" PRIu64
                ",\"segments\":%" PRIu64 ",\"switches\":%" PRIu64 ",\"stalls\":%" PRIu64
@@ -581,6 +589,9 @@ static void report_text(const struct load_plan *p, const struct load_stats *s, d
                ", switches %" PRIu64 ", stalls %" PRIu64 " (%.3f s)\n",
                s->sessions, s->sessions_abandoned, s->segments, s->switches, s->stalls,
                (double)s->stall_ms / 1000);
+    if (p->tls)
+        printf("tls         handshakes %" PRIu64 " (resumed %" PRIu64 ")\n", s->tls_handshakes,
+               s->tls_resumed);
     if (p->control)
         printf("control     playbacks %" PRIu64 ", errors %" PRIu64 "\n", s->playbacks,
                s->control_errors);

@@ -474,7 +474,7 @@ void load_viewers_free(void *d)
         struct viewer *v = &vs->v[i];
         if (v->timer != NULL)
             event_free(v->timer);
-        load_client_free(&v->client);
+        load_client_free(vs->w, &v->client);
         free(v->ctl_body);
         if (v->step != V_DONE) {
             tmt_m3u8_fini(&v->master);

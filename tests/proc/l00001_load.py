@@ -330,6 +330,7 @@ class Load(unittest.TestCase):
                 self.assertGreater(rep["bytes"], 0)
                 self.assertGreaterEqual(d["handshakes"], 1)
                 self.assertEqual(d["handshakes"], d["accepted"], d)
+                self.assertEqual(rep["tls"]["handshakes"], d["handshakes"], (rep, d))
                 self.assertEqual(d["h2_streams"], 0, d)
                 self.assertLessEqual(d["accepted"], 3, d)  # keep-alive: one per viewer at most
         # an untrusted certificate, or one that does not match target.host: no request gets out
@@ -381,6 +382,36 @@ class Load(unittest.TestCase):
                 self.assertAlmostEqual(rep["hit_ratio"], hits / 40, places=3)
                 self.assertEqual(rep["hit"]["ttfb_ms"]["count"], hits)
 
+
+    def test_11_tls_resumption(self):
+        """An edge that closes idle connections after 100 ms: requests 500 ms apart each open a
+        connection, and every one after the first resumes the TLS session (a ticket) of the one
+        before, over HTTP/1.1 and h2, as the edge counts it; target.tls_resume=false makes full
+        handshakes."""
+        with tempfile.TemporaryDirectory(prefix="tmt-load-resume-") as d:
+            edge = Edge("upstream.shields=127.0.0.1:%d" % self.shield.port, "tokens.public=/v/",
+                        "cache.warm_path=" + os.path.join(d, "warm"),
+                        "cache.cold_path=" + os.path.join(d, "cold"),
+                        "http.idle_timeout=100ms", "server.tls_listen=127.0.0.1:0",
+                        "tls.cert=" + self.cert, "tls.key=" + self.key)
+            try:
+                i = edge.wait_line("msg=\"tls listening\" port=")
+                url = "https://127.0.0.1:%d" % int(
+                    re.search(r" port=(\d+)", edge.lines[i]).group(1))
+                resumed = lambda: edge.metrics().get("tmt_tls_resumed_total", 0)
+                for http, resume, want in (("1.1", "true", 3), ("2", "true", 3),
+                                           ("1.1", "false", 0)):
+                    with self.subTest(http=http, resume=resume):
+                        r0 = resumed()
+                        rep = load("replay", "--url", url, "--insecure", "true", "--http", http,
+                                   "--trace", self.trace(), "--connections", "1", "--rate", "2",
+                                   "--requests", "4", "--set", "target.tls_resume=" + resume)
+                        self.assertEqual(rep["requests"], 4, rep)
+                        self.assertEqual(rep["errors"] - rep["errors_by_class"]["4xx"], 0, rep)
+                        self.assertEqual(rep["tls"], {"handshakes": 4, "resumed": want}, rep)
+                        self.assertEqual(resumed() - r0, want)
+            finally:
+                edge.__exit__(None, None, None)
 
 
 class LoadControlTokens(unittest.TestCase):
