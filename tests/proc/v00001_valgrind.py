@@ -3,13 +3,15 @@ tomato-shield and a tomato-edge provisioned through its API and started from the
 A viewer registers, logs in and starts playback (API calls), and fetches through the edge a
 manifest and segments twice: a miss that the shield packages, then a hit. A key rotation and an
 ended lease reach the edge (the lease's token is then refused), every daemon reloads its
-settings (SIGHUP) and the nodes send report batches. Each daemon then gets
+settings (SIGHUP), the nodes send report batches, and tomato-load (under memcheck too) plays
+viewers through the edge for a few seconds. Each daemon then gets
 SIGTERM and must stop gracefully with exit status 0, no memory error (invalid read or write,
 use of uninitialised memory, bad free) and no block definitely lost.
 
 Suppressions: tests/valgrind/system.supp (only reports inside system libraries, each with its
 reason). Labelled "valgrind" (not "proc"): the sanitizer stage leaves it out, since memcheck
 cannot run an AddressSanitizer build. Exits 77 (skipped) when valgrind is not installed."""
+import json
 import os
 import re
 import shutil
@@ -122,19 +124,21 @@ class Valgrind(unittest.TestCase):
         self.daemons.append(d)
         return d
 
-    def check_clean(self, d, rc, log):
+    def check_clean(self, d, rc, log, name=None):
+        name = name or d.name
         summary = "\n".join(ln for ln in log.splitlines() if "SUMMARY" in ln or "lost:" in ln
                             or "reachable:" in ln)
-        print("%s: exit %d\n%s" % (d.name, rc, summary))
+        print("%s: exit %d\n%s" % (name, rc, summary))
         self.assertEqual(rc, 0, "%s exit %d (99: memcheck found errors); valgrind log:\n%s" %
-                         (d.name, rc, log))
+                         (name, rc, log))
         self.assertRegex(log, r"ERROR SUMMARY: 0 errors from 0 contexts", log)
         self.assertTrue(re.search(r"definitely lost: 0 bytes in 0 blocks", log) or
                         "All heap blocks were freed" in log, log)
         for bad in ("Invalid read", "Invalid write", "Invalid free", "uninitialised",
                     "Mismatched free", "overlap"):
-            self.assertNotIn(bad, log, d.name)
-        self.assertIn('msg="stopped"', "\n".join(d.lines), d.name)
+            self.assertNotIn(bad, log, name)
+        if d is not None:
+            self.assertIn('msg="stopped"', "\n".join(d.lines), name)
 
     def test_daemons_are_memcheck_clean(self):
         cport, sport, eport = free_port(), free_port(), free_port()
@@ -219,6 +223,27 @@ class Valgrind(unittest.TestCase):
         seg = "/t/%s/v/film-v1/180p/1.m4s" % play2["token"]
         self.assertTrue(wait_for(lambda: http_get(eport, seg, timeout=60).status == 403,
                                  timeout=START_TIMEOUT, step=1.0), edge.lines[-20:])
+        # tomato-load (not a daemon, but part of the system) plays viewers through the edge.
+        st, play3, _ = v.call("POST", "/v1/playback", {"show_id": "film", "device_id": dev})
+        self.assertEqual(st, 201)
+        r = http_get(eport, "/t/%s/v/film-v1/master.m3u8" % play3["token"], timeout=60)
+        self.assertEqual(r.status, 200, (r.header("x-tomato-reason"), r.body))
+        loadlog = os.path.join(self.dir, "tomato-load.valgrind")
+        r = subprocess.run(["valgrind", "--tool=memcheck", "--leak-check=full",
+                            "--show-leak-kinds=definite", "--errors-for-leak-kinds=definite",
+                            "--error-exitcode=99", "--num-callers=40", "--log-file=" + loadlog,
+                            prog("tomato-load"), "viewers", "--url", "http://127.0.0.1:%d" % eport,
+                            "--assets", "film-v1", "--viewers", "3", "--workers", "2",
+                            "--pace", "fast", "--duration", "4s", "--json", "true",
+                            "--progress", "false", "--set", "target.token=" + play3["token"],
+                            "--set", "viewers.think=0"],
+                           capture_output=True, text=True, timeout=START_TIMEOUT)
+        with open(loadlog) as f:
+            log = f.read()
+        self.check_clean(None, r.returncode, log, "tomato-load")
+        rep = json.loads(r.stdout)
+        self.assertEqual(rep["errors"], 0, r.stdout)
+        self.assertGreater(rep["viewers"]["segments"], 0, r.stdout)
         # Each daemon reloads its settings (SIGHUP).
         for d in (cp, shield, edge):
             at = len(d.lines)
