@@ -261,18 +261,24 @@ out:
     return rc;
 }
 
+static bool path_safe(const char *s, size_t cap)
+{
+    size_t n = strlen(s);
+    return n > 0 && n < cap && strcspn(s, "/?#% \t\"\\") == n;
+}
+
 bool load_control_parse_playback(const char *body, size_t len, char *token, size_t tn, char *asset,
-                                 size_t an)
+                                 size_t an, char *lease, size_t ln)
 {
     json_t *doc = json_loadb(body, len, 0, NULL);
     if (doc == NULL)
         return false;
-    const char *t = jstr(doc, "token"), *a = jstr(doc, "asset_id");
-    bool ok = t[0] != '\0' && a[0] != '\0' && strlen(t) < tn && strlen(a) < an &&
-              strcspn(t, "/?#% \t") == strlen(t) && strcspn(a, "/?#% \t") == strlen(a);
+    const char *t = jstr(doc, "token"), *a = jstr(doc, "asset_id"), *l = jstr(doc, "lease_id");
+    bool ok = path_safe(t, tn) && path_safe(a, an) && path_safe(l, ln);
     if (ok) {
         memcpy(token, t, strlen(t) + 1);
         memcpy(asset, a, strlen(a) + 1);
+        memcpy(lease, l, strlen(l) + 1);
     }
     json_decref(doc);
     return ok;

@@ -31,6 +31,7 @@ struct load_conf {
     char *token_file;
     char *control_url, *accounts;
     int64_t devices_per_account;
+    uint64_t heartbeat_ms;
     int mode;
     uint64_t duration_ms;
     int64_t requests;
@@ -111,6 +112,7 @@ struct load_stats {
     uint64_t cancelled; /* in flight when the time ran out */
     uint64_t sessions, sessions_abandoned, segments, switches, stalls, stall_ms;
     uint64_t playbacks, control_errors; /* control: POST /v1/playback answered, failed */
+    uint64_t heartbeats;                /* control: lease heartbeats answered 200 */
     uint64_t tls_handshakes, tls_resumed;
     struct tmt_hist ttfb_us, total_us;
     /* the same, split by X-Cache: [LOAD_HM_HIT] starts with HIT, [LOAD_HM_MISS] with MISS */
@@ -175,7 +177,7 @@ void lc_client_tls_stats(const struct lc_client *c, uint64_t *handshakes, uint64
 int load_control_prepare(struct load_plan *p);
 /* Token and asset id of a POST /v1/playback answer; false when absent or unfit for a path. */
 bool load_control_parse_playback(const char *body, size_t len, char *token, size_t tn, char *asset,
-                                 size_t an);
+                                 size_t an, char *lease, size_t ln);
 
 /* ---- run.c: the request layer ---- */
 

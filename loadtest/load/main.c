@@ -60,6 +60,10 @@ static const struct tmt_conf_key load_keys[] = {
       "viewers (each with its own device) per account: at most the control plane's "
       "devices.max_active",
       .min = 1, .max = 1000),
+    K("control", "heartbeat", TMT_CONF_DURATION, heartbeat_ms, "20s",
+      "a viewer sends POST /v1/playback/{lease}/heartbeat this often while it plays (well "
+      "within the control plane's devices.lease_ttl); 0 = never",
+      .max = 3600000),
     K("load", "mode", TMT_CONF_ENUM, mode, "viewers", "what to do when no mode argument is given",
       .choices = "viewers|replay|gen-trace"),
     K("load", "duration", TMT_CONF_DURATION, duration_ms, "30s",

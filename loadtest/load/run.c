@@ -470,6 +470,7 @@ static void merge(struct load_stats *d, const struct load_stats *s)
     d->stalls += s->stalls;
     d->stall_ms += s->stall_ms;
     d->playbacks += s->playbacks;
+    d->heartbeats += s->heartbeats;
     d->tls_handshakes += s->tls_handshakes;
     d->tls_resumed += s->tls_resumed;
     d->control_errors += s->control_errors;
@@ -543,9 +544,10 @@ static void report_json(const struct load_plan *p, const struct load_stats *s, d
     if (p->conf->mode == LOAD_MODE_VIEWERS)
         printf(",\"viewers\":{\"sessions\":%" PRIu64 ",\"abandoned\":%" PRIu64
                ",\"segments\":%" PRIu64 ",\"switches\":%" PRIu64 ",\"stalls\":%" PRIu64
-               ",\"stall_s\":%.3f,\"playbacks\":%" PRIu64 ",\"control_errors\":%" PRIu64 "}",
+               ",\"stall_s\":%.3f,\"playbacks\":%" PRIu64 ",\"heartbeats\":%" PRIu64
+               ",\"control_errors\":%" PRIu64 "}",
                s->sessions, s->sessions_abandoned, s->segments, s->switches, s->stalls,
-               (double)s->stall_ms / 1000, s->playbacks, s->control_errors);
+               (double)s->stall_ms / 1000, s->playbacks, s->heartbeats, s->control_errors);
     printf("}\n");
 }
 
@@ -593,8 +595,8 @@ static void report_text(const struct load_plan *p, const struct load_stats *s, d
         printf("tls         handshakes %" PRIu64 " (resumed %" PRIu64 ")\n", s->tls_handshakes,
                s->tls_resumed);
     if (p->control)
-        printf("control     playbacks %" PRIu64 ", errors %" PRIu64 "\n", s->playbacks,
-               s->control_errors);
+        printf("control     playbacks %" PRIu64 ", heartbeats %" PRIu64 ", errors %" PRIu64 "\n",
+               s->playbacks, s->heartbeats, s->control_errors);
 }
 
 int load_run(struct load_plan *plan)

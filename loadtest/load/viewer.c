@@ -42,7 +42,10 @@ struct viewer {
     struct event *timer;
     struct load_client *client; /* viewers.connection=per-viewer: its own; else NULL */
     size_t g;                   /* index among all viewers (control.c's credentials) */
-    struct tmt_http_call *ctl_call;
+    struct tmt_http_call *ctl_call, *hb_call;
+    struct event *hb_timer; /* lease heartbeats (control.heartbeat) */
+    char lease[80];         /* the lease of the latest POST /v1/playback */
+    int hb_status;
     char *ctl_body; /* the POST /v1/playback answer, CTL_BODY_MAX at most */
     size_t ctl_len;
     int ctl_status;
@@ -349,7 +352,10 @@ static void ctl_on_done(void *arg, int rc, const struct tmt_err *err)
     char token[4096], asset[256];
     if (rc == 0 && v->ctl_status >= 200 && v->ctl_status < 300 &&
         load_control_parse_playback(v->ctl_body, v->ctl_len, token, sizeof(token), asset,
-                                    sizeof(asset))) {
+                                    sizeof(asset), v->lease, sizeof(v->lease))) {
+        /* the playback call renewed the lease: the next heartbeat is a period from now */
+        if (p->conf->heartbeat_ms > 0)
+            load_timer_arm(v->hb_timer, p->conf->heartbeat_ms);
         int n = snprintf(v->master_path, sizeof(v->master_path), "%s/t/%s/v/%s/master.m3u8",
                          p->prefix, token, asset);
         if (n > 0 && (size_t)n < sizeof(v->master_path)) {
@@ -361,6 +367,56 @@ static void ctl_on_done(void *arg, int rc, const struct tmt_err *err)
     st->control_errors++;
     v->step = V_IDLE;
     load_timer_arm(v->timer, 1000);
+}
+
+static void hb_on_head(void *arg, const struct tmt_http_client_resp *resp)
+{
+    struct viewer *v;
+    TMT_OBJ_CAST(v, arg, VIEWER_MAGIC);
+    v->hb_status = resp->status;
+}
+
+static void hb_on_done(void *arg, int rc, const struct tmt_err *err)
+{
+    (void)err;
+    struct viewer *v;
+    TMT_OBJ_CAST(v, arg, VIEWER_MAGIC);
+    v->hb_call = NULL;
+    if (v->vs->closing)
+        return;
+    struct load_stats *st = load_worker_stats(v->vs->w);
+    if (rc == 0 && v->hb_status == 200)
+        st->heartbeats++;
+    else
+        st->control_errors++; /* the lease ended: the next session takes a new one */
+}
+
+/* Keeps the viewer's lease alive while it plays: POST /v1/playback/{lease}/heartbeat. */
+static void on_hb_timer(int fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct viewer *v;
+    TMT_OBJ_CAST(v, arg, VIEWER_MAGIC);
+    const struct load_plan *p = load_worker_plan(v->vs->w);
+    if (v->step == V_DONE || load_worker_stopping(v->vs->w))
+        return;
+    load_timer_arm(v->hb_timer, p->conf->heartbeat_ms);
+    if (v->hb_call != NULL || v->lease[0] == '\0')
+        return;
+    const struct load_cred *cr = &p->creds[v->g];
+    char auth[160], path[160];
+    snprintf(auth, sizeof(auth), "Bearer %s", cr->session);
+    snprintf(path, sizeof(path), "/v1/playback/%s/heartbeat", v->lease);
+    const struct tmt_http_header hs[] = {{{"Authorization", 13}, {auth, strlen(auth)}}};
+    struct tmt_http_client_req req = {.upstream = p->control_upstream,
+                                      .method = TMT_HTTP_POST,
+                                      .path = {path, strlen(path)},
+                                      .headers = hs,
+                                      .n_headers = 1};
+    static const struct tmt_http_client_cbs cbs = {hb_on_head, NULL, hb_on_done};
+    v->hb_status = 0;
+    v->hb_call = tmt_http_client_fetch(v->vs->ctl, &req, &cbs, v);
 }
 
 static void session_start(struct viewer *v)
@@ -454,6 +510,8 @@ void *load_viewers_start(struct load_worker *w)
         v->step = V_IDLE;
         v->timer = load_timer_new(w, on_timer, v);
         v->g = (size_t)i * p->workers + idx;
+        if (p->control)
+            v->hb_timer = load_timer_new(w, on_hb_timer, v);
         /* one idle connection, kept until the target closes it: a player's keep-alive */
         if (c->connection == 1)
             v->client = load_client_new(w, true);
@@ -474,6 +532,8 @@ void load_viewers_free(void *d)
         struct viewer *v = &vs->v[i];
         if (v->timer != NULL)
             event_free(v->timer);
+        if (v->hb_timer != NULL)
+            event_free(v->hb_timer);
         load_client_free(vs->w, &v->client);
         free(v->ctl_body);
         if (v->step != V_DONE) {

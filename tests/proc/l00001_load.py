@@ -422,30 +422,62 @@ class LoadControlTokens(unittest.TestCase):
     The accounts hold exactly the devices of their viewers, reused by a second run, and no more
     live leases than viewers."""
 
+    def system(self, d, *control_sets):
+        """A managed system in d with the published show "film" (asset film-v1) and three viewer
+        accounts in d/accounts.txt: (system, edge, accounts file, anonymous API)."""
+        s = System(d)
+        root = os.path.join(d, "mezz")
+        make_asset(root, "film-v1", seconds=8, seg=2, rungs=[("180p", 320, 180, 300000)])
+        s.control(*control_sets)
+        s.shield(root)
+        edge = s.edge("edge-1")
+        s.wait_edge_ready(edge)
+        st, _, r = s.op.call("POST", "/v1/shows", {"id": "film", "title": "Film",
+                                                   "asset_id": "film-v1",
+                                                   "state": "published", "duration": 8})
+        self.assertEqual(st, 201, r.body)
+        anon = s.cp.api()
+        accounts = os.path.join(d, "accounts.txt")
+        with open(accounts, "w") as f:
+            f.write("# email password\n")
+            for k in range(3):
+                email, pw = "load%d@example.com" % k, "load-password-%d" % k
+                st, _, r = anon.call("POST", "/v1/users", {"email": email, "password": pw,
+                                                           "display_name": "L%d" % k})
+                self.assertEqual(st, 201, r.body)
+                f.write("%s %s\n" % (email, pw))
+        return s, edge, accounts, anon
+
+    def test_heartbeats_keep_leases(self):
+        """Leases of 3 s: viewers that play in real time for 8 s keep theirs with heartbeats
+        every second (counted), without a control-plane error or an edge error, and the
+        leases are live at the end."""
+        d = tempfile.mkdtemp(prefix="tmt-load-hb-")
+        s = None
+        try:
+            s, edge, accounts, anon = self.system(d, "devices.lease_ttl=3s")
+            rep = load("viewers", "--url", edge.url(""), "--assets", "film", "--viewers", "2",
+                       "--requests", "0", "--duration", "8s", "--set", "viewers.buffer=2s",
+                       "--set", "viewers.think=0", "--set", "viewers.watch_mean=100",
+                       "--set", "control.url=http://127.0.0.1:%d" % s.cport,
+                       "--set", "control.accounts=" + accounts, "--set", "control.heartbeat=1s")
+            v = rep["viewers"]
+            self.assertEqual(rep["errors"], 0, rep)
+            self.assertEqual(v["control_errors"], 0, rep)
+            self.assertGreaterEqual(v["heartbeats"], 4, rep)
+            self.assertGreater(rep["requests"], 0)
+            api = anon.login("load0@example.com", "load-password-0")
+            self.assertEqual(len(api.call("GET", "/v1/playback")[1]["leases"]), 2)
+        finally:
+            if s is not None:
+                s.close()
+            shutil.rmtree(d, ignore_errors=True)
+
     def test_tokens_from_control_plane(self):
         d = tempfile.mkdtemp(prefix="tmt-load-cp-")
-        s = System(d)
+        s = None
         try:
-            root = os.path.join(d, "mezz")
-            make_asset(root, "film-v1", seconds=8, seg=2, rungs=[("180p", 320, 180, 300000)])
-            s.control()
-            s.shield(root)
-            edge = s.edge("edge-1")
-            s.wait_edge_ready(edge)
-            st, _, r = s.op.call("POST", "/v1/shows", {"id": "film", "title": "Film",
-                                                       "asset_id": "film-v1",
-                                                       "state": "published", "duration": 8})
-            self.assertEqual(st, 201, r.body)
-            anon = s.cp.api()
-            accounts = os.path.join(d, "accounts.txt")
-            with open(accounts, "w") as f:
-                f.write("# email password\n")
-                for k in range(3):
-                    email, pw = "load%d@example.com" % k, "load-password-%d" % k
-                    st, _, r = anon.call("POST", "/v1/users", {"email": email, "password": pw,
-                                                               "display_name": "L%d" % k})
-                    self.assertEqual(st, 201, r.body)
-                    f.write("%s %s\n" % (email, pw))
+            s, edge, accounts, anon = self.system(d)
             url = edge.url("")
             # no token: refused
             rep = load("viewers", "--url", url, "--assets", "film-v1", "--viewers", "2",
@@ -480,7 +512,8 @@ class LoadControlTokens(unittest.TestCase):
             self.assertEqual(r.returncode, 1)
             self.assertIn("need 4 accounts", r.stderr)
         finally:
-            s.close()
+            if s is not None:
+                s.close()
             shutil.rmtree(d, ignore_errors=True)
 
 
