@@ -344,7 +344,9 @@ static void package(struct job *j)
     tmt_pack_buf_init(&b);
     int rc = TMT_OK;
     const char *ctype = "application/vnd.apple.mpegurl";
-    const char *cc = "public, max-age=300";
+    /* Playlists may change when an asset is packaged again; while no shield answers, a cache
+     * may go on serving one it has for a day (RFC 5861), as it serves the segments. */
+    const char *cc = "public, max-age=300, stale-if-error=86400";
     switch (rp->kind) {
     case K_MASTER:
         rc = tmt_pack_hls_master(a->ix, &b);

@@ -8,16 +8,17 @@ edge (tomato-load viewers), a2 never.
 With both shields stopped (they accept connections in the kernel but never answer), and then
 with both killed (connections refused):
 - viewers of a1 keep playing: a tomato-load run has no error and every answer is a hit;
-  playlists are fresh for the shield's max-age=300, so they are hits too (the shield sends no
-  stale-if-error, so nothing is served STALE here);
+  playlists are fresh for the shield's max-age=300, so they are hits too (after that, its
+  stale-if-error=86400 lets the edge serve them STALE for a day, as the second test shows with
+  shorter times);
 - an a2 object gets 504 once each shield's response_timeout has passed (hung shields), or 502
   at once (refused connections), well under the configured timeouts plus a margin; nothing of it
   is stored.
 A shield started again on its port serves a2 through the edge at once.
 
-The shield's playlists carry no stale-if-error, so its playlists cannot show the edge's
-stale-if-error (RFC 5861): a second test puts two scripted origins (tests/proc/harness/origin.py)
-in the shields' place, whose objects expire after a second. When every upstream fails (answers
+A shield's playlists stay fresh for 300 s, too long to wait for here: a second test puts two
+scripted origins (tests/proc/harness/origin.py) in the shields' place, whose objects expire
+after a second. When every upstream fails (answers
 500, 502, 503 or 504, or refuses the connection) a stored copy within its stale-if-error window
 is served STALE; a copy without the directive, with must-revalidate, or past its window is
 not, and the client gets the error."""
@@ -110,7 +111,11 @@ class AllShieldsDown(unittest.TestCase):
             "cache.warm_path=" + os.path.join(self.dir, "warm"),
             "cache.cold_path=" + os.path.join(self.dir, "cold")))
         for p in asset_paths("a1"):
-            self.assertEqual(http_get(e.port, p, timeout=20).status, 200, p)
+            r = http_get(e.port, p, timeout=20)
+            self.assertEqual(r.status, 200, p)
+            if p.endswith(".m3u8"):
+                self.assertEqual(r.header("cache-control"),
+                                 "public, max-age=300, stale-if-error=86400", p)
 
         # Hung shields: each is tried for response_timeout, then 504.
         for s in shields:
