@@ -117,12 +117,14 @@ static bool resolve(struct viewer *v, const char *base, const char *uri)
 
 static void on_result(void *arg, const struct load_result *res);
 
-static void fetch(struct viewer *v, bool keep)
+/* Starts the request of v->path; false (the viewer stopped) when the run allows no more. */
+static bool fetch(struct viewer *v, bool keep)
 {
     bool ok = v->client != NULL ? load_fetch_via(v->vs->w, v->client, v->path, keep, on_result, v)
                                 : load_fetch(v->vs->w, v->path, keep, on_result, v);
     if (!ok)
         viewer_stop(v);
+    return ok;
 }
 
 /* The variant ABR picks: highest bandwidth under safety * throughput, else the lowest. */
@@ -312,8 +314,9 @@ static void session_play(struct viewer *v)
 {
     snprintf(v->path, sizeof(v->path), "%s", v->master_path);
     v->step = V_MASTER;
-    load_worker_stats(v->vs->w)->sessions++;
-    fetch(v, true);
+    /* a session counts once its first request went out (not when the budget was spent) */
+    if (fetch(v, true))
+        load_worker_stats(v->vs->w)->sessions++;
 }
 
 static void ctl_on_head(void *arg, const struct tmt_http_client_resp *resp)
