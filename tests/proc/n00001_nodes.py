@@ -231,7 +231,7 @@ class ManagedShield(unittest.TestCase):
                 self.assertEqual(s.metrics()["tmt_node_control_up"], 1)
                 self.assertEqual(op.call("GET", "/v1/nodes/" + sh["id"])[1]["health"], "healthy")
                 # Pushed settings: a layer over the shield's file, applied by a reload.
-                origin = "Origin: https://player.example\r\n"
+                origin = "Origin: https://pushed.example\r\n"
                 self.assertEqual(http_get(s.port, "/v/a1/master.m3u8", auth + origin)
                                  .header("access-control-allow-origin"), "*")
                 for bad in ({"node.id": "x"}, {"http.cors_origin": "a;b"}, {"http": "x"},
