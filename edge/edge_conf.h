@@ -21,7 +21,7 @@ struct edge_conf {
     /* [upstream]: the origin shields (or any HTTP origin) misses are filled from */
     struct tmt_conf_list shields;
     char *fill_key_file; /* upstream.fill_key_file */
-    uint64_t up_connect_ms, up_response_ms, up_read_ms;
+    uint64_t up_connect_ms, up_response_ms, up_read_ms, up_holdoff_ms;
     /* [cache] */
     uint64_t hot_size, warm_size, cold_size, max_object_size;
     char *warm_path, *cold_path;

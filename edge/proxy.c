@@ -13,7 +13,7 @@
  *
  * Upstreams are tried in rendezvous order for the key (highest mix of key hash and upstream
  * hash first); a connect error, a timeout before the head, or a 5xx moves to the next one. A
- * connect error, a timeout or a reset also holds that upstream off for UP_HOLDOFF_MS: fills try
+ * connect error, a timeout or a reset also holds that upstream off for upstream.holdoff: fills try
  * it after the others (a hung shield would otherwise cost every fill it comes first for a whole
  * upstream.response_timeout). Once the time is up, one fill tries it first again (a probe); an
  * answer ends the hold, a failure renews it. When the last one answers 500, 502, 503 or 504, a
@@ -56,7 +56,6 @@
 #define MAX_UPSTREAMS 64
 #define MAX_FWD_HEADERS 64
 #define FILL_BUCKETS 4096
-#define UP_HOLDOFF_MS 5000
 
 /* ---- counters ---- */
 
@@ -183,6 +182,7 @@ struct edge_proxy {
     pthread_mutex_t ups_mu;
     struct upstreams *ups;
     struct tmt_http_client_opts copts;
+    uint64_t holdoff_ms; /* upstream.holdoff (see the top); 0 = off */
     uint64_t max_object;
     char *name;
     struct pworker *workers;
@@ -932,8 +932,9 @@ static bool vary_names(const struct tmt_http_client_resp *resp, struct tmt_slice
 /* f's current upstream failed: hold it off. */
 static void up_failed(struct fill *f)
 {
-    atomic_store_explicit(&f->ups->held_until[f->order[f->tried - 1]], mono_ms() + UP_HOLDOFF_MS,
-                          memory_order_relaxed);
+    if (f->p->holdoff_ms > 0)
+        atomic_store_explicit(&f->ups->held_until[f->order[f->tried - 1]],
+                              mono_ms() + f->p->holdoff_ms, memory_order_relaxed);
 }
 
 /* f's current upstream answered: its hold, if any, is over. */
@@ -1624,6 +1625,7 @@ struct edge_proxy *edge_proxy_new(const struct edge_conf *c, unsigned n_workers,
     p->copts.connect_timeout_ms = c->up_connect_ms;
     p->copts.response_timeout_ms = c->up_response_ms;
     p->copts.read_timeout_ms = c->up_read_ms;
+    p->holdoff_ms = c->up_holdoff_ms;
     p->max_object = c->max_object_size;
     p->name = tmt_xstrdup(c->cache_name);
     if (c->fill_key_file[0] != '\0') {

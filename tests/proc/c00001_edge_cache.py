@@ -216,15 +216,26 @@ class EdgeCache(unittest.TestCase):
     def test_failover_to_next_upstream(self):
         data = body(3000, 9)
         with Origin() as second:
-            paths = ["/v/fo/1/%d.m4s" % i for i in range(1, 9)]
+            paths = ["/v/fo/1/%d.m4s" % i for i in range(1, 41)]
             for p in paths:
                 self.put(p, data)
                 second.put(p, data, headers={"Cache-Control": "max-age=60"})
             dead = "127.0.0.1:1"
-            with self.edge(upstreams=[dead, self.origin.addr]) as e:
-                for p in paths:
-                    r = http_get(e.port, p)
-                    self.assertEqual(r.status, 200, p)
+            # The dead upstream is held off after its first refusal (upstream.holdoff): later
+            # fills try the live one first, whatever their rendezvous order. With holdoff 0,
+            # every key whose order puts the dead one first meets its refusal.
+            errors = {}
+            for holdoff in ("5s", "0"):
+                d = os.path.join(self.dir, "holdoff-" + holdoff)
+                with self.edge("upstream.holdoff=" + holdoff, "cache.warm_path=" + d + "/w",
+                               "cache.cold_path=" + d + "/c", upstreams=[dead, self.origin.addr],
+                               workers=1) as e:
+                    for p in paths:
+                        r = http_get(e.port, p)
+                        self.assertEqual(r.status, 200, p)
+                    errors[holdoff] = e.metrics().get("tmt_edge_upstream_errors_total", 0)
+            self.assertEqual(errors["5s"], 1, errors)
+            self.assertGreater(errors["0"], 1, errors)  # 40 keys: about 20 put it first
             # Rendezvous: keys spread over both live upstreams.
             with self.edge(upstreams=[self.origin.addr, second.addr], hot="1k", warm="0",
                            cold="100k") as e:
