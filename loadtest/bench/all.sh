@@ -155,7 +155,7 @@ section=$tmp/section.md
     for n in "${names[@]}"; do
         r=ok
         [ "${status[$n]}" = 0 ] || r="**failed** (exit ${status[$n]})"
-        echo "| [$n](#$n) | \`loadtest/bench/$n.sh $(args_for "$n" | sed "s#$top/##g")\` | ${took[$n]} s | $r |"
+        echo "| [$n](#$n) | \`$(echo "loadtest/bench/$n.sh $(args_for "$n")" | sed "s#$top/##g; s/ *\$//; s/  */ /g")\` | ${took[$n]} s | $r |"
     done
     for n in "${names[@]}"; do
         echo

@@ -320,7 +320,7 @@ done
     echo
     echo "Command: \`$cmdline\`"
     echo
-    echo "- $("$edge_bin" --version 2>&1 | head -n 1), $("$shield_bin" --version 2>&1 | head -n 1), $("$load_bin" --version 2>&1 | head -n 1) (git $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown), CMAKE_BUILD_TYPE=${build_type:-unknown})"
+    echo "- $("$edge_bin" --version 2>&1 | head -n 1), $("$shield_bin" --version 2>&1 | head -n 1), $("$load_bin" --version 2>&1 | head -n 1) (git $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown), CMAKE_BUILD_TYPE=${bench_build_type:-unknown})"
     echo "- tomato-edge: server.workers=1, tokens.public=/v/, new warm and cold dirs per measurement${edge_sets[*]:+, ${edge_sets[*]}}, other settings default; nginx: $(nginx -v 2>&1 | sed 's/^nginx version: //'), loadtest/bench/peers/nginx_proxy_cache.conf.in (worker_processes 1, proxy_cache_lock on, keepalive 64 to the shield, new cache dir per measurement)"
     echo "- tomato-shield: server.workers=1, server.open=true, new cache dir per measurement, other settings default; the cache and the shield on core $server_core, tomato-load on core $client_core"
     echo "- media: $n_assets assets of ${seconds} s, renditions r0 320x180, r1 480x270, r2 640x360 (libx264 veryfast, 24 fps) with AAC, 4-second segments: $n_objects objects (master, 3 playlists, 3 init segments, $((3 * n_segs)) segments per asset; audio not requested)"

@@ -34,6 +34,7 @@ preflight() { # build-dir binary...
             die "no $build_dir/bin/$b (cmake --build ${build_dir#"$top"/} -j1 --target $*)"
     done
     build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build_dir/CMakeCache.txt" 2>/dev/null || true)
+    bench_build_type=${build_type:-unknown} # for the report
     case "$build_type" in
     Release | RelWithDebInfo) ;;
     *) note "WARNING: $build_dir is a '${build_type:-unknown}' build; compare with a Release build" ;;

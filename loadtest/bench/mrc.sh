@@ -15,6 +15,7 @@
 # --build-dir DIR  take tomato-cachesim from DIR/bin (default build-rel, a Release build)
 set -euo pipefail
 
+cmdline="loadtest/bench/mrc.sh$(printf ' %q' "$@")"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/../.." && pwd)
 build_dir=$top/build-rel
@@ -39,9 +40,20 @@ sim=$build_dir/bin/tomato-cachesim
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 if [ -z "$trace" ]; then
+    [ -f "$top/../shared/traces/vod-dev.csv.zst" ] ||
+        { echo "bench/mrc.sh: no trace: give --trace FILE" >&2; exit 1; }
     zstd -q -d -c "$top/../shared/traces/vod-dev.csv.zst" >"$tmp/vod-dev.csv"
     trace=$tmp/vod-dev.csv
+    trace_name=vod-dev.csv.zst
+else
+    trace_name=$(basename "$trace")
 fi
+
+echo "### Miss-ratio curve estimate against exact replays"
+echo
+echo "- command: \`$cmdline\`"
+echo "- trace: \`$trace_name\`; $("$sim" --version 2>&1 | head -n 1); the estimator at sample rate $rate, 13 log-spaced sizes plus the 3 checked ones, memory bound 4 MiB, against exact replays of the same policy in the same pass"
+echo
 
 echo "| policy | seed | size | estimate | exact | error | memory (peak) | rate |"
 echo "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"

@@ -379,7 +379,7 @@ done
     echo
     echo "Command: \`$cmdline\`"
     echo
-    echo "- $("$edge_bin" --version 2>&1 | head -n 1), $("$load_bin" --version 2>&1 | head -n 1) (git $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown), CMAKE_BUILD_TYPE=${build_type:-unknown}); tomato-edge: server.workers=1, cache.hot_size=256MiB, http.idle_timeout=600s, http.max_connections=$nofile, tokens.public=/v/"
+    echo "- $("$edge_bin" --version 2>&1 | head -n 1), $("$load_bin" --version 2>&1 | head -n 1) (git $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown), CMAKE_BUILD_TYPE=${bench_build_type:-unknown}); tomato-edge: server.workers=1, cache.hot_size=256MiB, http.idle_timeout=600s, http.max_connections=$nofile, tokens.public=/v/"
     echo "- nginx: $(nginx -v 2>&1 | sed 's/^nginx version: //'), loadtest/bench/peers/nginx_proxy_cache.conf.in (worker_processes 1, worker_connections $nofile, sendfile, open_file_cache, keepalive_timeout 300s); warm: its cache files are in the page cache"
     echo "- both in front of one tomato-shield (core $client_core, idle while measuring), warmed with every object twice (second pass all hits: X-Cache HIT-hot / HIT); server on core $server_core, load on core $client_core"
     echo "- media: $n_assets assets of $seconds s, renditions r0 160x90 and r1 320x180 (libx264 veryfast 24 fps, AAC), 4-second segments"
