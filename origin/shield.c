@@ -24,6 +24,11 @@
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
+#if defined(__x86_64__)
+/* XXH3 over whole bodies: the library's runtime dispatch picks AVX2 or AVX-512 where the CPU has
+ * them (same results, about twice the speed of the baseline SSE2 build on segments). */
+#include <xxh_x86dispatch.h>
+#endif
 
 #include "store.h"
 #include "tmt/kv.h"
