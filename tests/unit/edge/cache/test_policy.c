@@ -207,6 +207,47 @@ static void test_segpool_admission(void **state)
     tmt_policy_free(&p);
 }
 
+/*
+ * segpool: the bands of a young asset count for what its rate will fill them to. A cache full of
+ * an asset watched hours ago (band counts decayed to 1/16) refuses a lone viewer of a new asset,
+ * whose first session start is what made the asset known, but admits the third viewer of
+ * another new asset whose three sessions started within a minute: its counts are small only
+ * because they have been counting for a minute.
+ */
+static void test_segpool_new_asset(void **state)
+{
+    (void)state;
+    struct evictions ev = {0};
+    struct tmt_policy *p = tmt_policy_new(TMT_POLICY_SEGPOOL, 1000, on_evict, &ev);
+    struct tmt_policy_hint h = {.group = 1};
+    /* Asset 1: positions 2 and 3 of five renditions, 20 requests each at time 0. */
+    for (int round = 0; round < 20; round++) {
+        for (uint32_t r = 0; r < 5; r++) {
+            for (h.position = 2; h.position <= 3; h.position++)
+                (void)tmt_policy_access(p, 100 + r * 10 + h.position, 100, 0, &h);
+        }
+    }
+    assert_int_equal(tmt_policy_objects(p), 10);
+    const uint64_t t0 = 4 * 3600;
+    /* Asset 2: one session, positions 1 to 3. */
+    h.group = 2;
+    for (h.position = 1; h.position <= 3; h.position++)
+        assert_false(tmt_policy_access(p, 200 + h.position, 100, t0, &h));
+    for (uint64_t k = 201; k <= 203; k++)
+        assert_false(tmt_policy_contains(p, k));
+    assert_int_equal(ev.n, 0);
+    /* Asset 3: three sessions 30 s apart; the third one's segments get in. */
+    h.group = 3;
+    for (uint64_t s = 0; s < 3; s++) {
+        for (h.position = 1; h.position <= 3; h.position++)
+            (void)tmt_policy_access(p, 300 + s * 10 + h.position, 100, t0 + 30 * s, &h);
+    }
+    assert_true(tmt_policy_contains(p, 322));
+    assert_true(tmt_policy_contains(p, 323));
+    assert_true(ev.n >= 2);
+    tmt_policy_free(&p);
+}
+
 static uint64_t rnd(uint64_t *s)
 {
     *s ^= *s << 13;
@@ -283,6 +324,7 @@ int main(void)
         cmocka_unit_test(test_s3fifo_small_to_main),
         cmocka_unit_test(test_s3fifo_large_object),
         cmocka_unit_test(test_segpool_admission),
+        cmocka_unit_test(test_segpool_new_asset),
         cmocka_unit_test(test_invariants),
         cmocka_unit_test(test_names),
     };
