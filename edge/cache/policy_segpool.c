@@ -30,13 +30,13 @@
  * band table, with the time of its first request and the decayed count of its requests for
  * position 1, which a viewing session starts with. When the asset is young, its starts after the
  * first, divided by the decayed window it has been seen for, (S - 1) / (1 - 2^(-age/half-life)),
- * estimate what its count will be once the window is full; if that is more than S, every band
- * of the asset is scaled up by that ratio. The first start is left out: it is what made the
- * asset known, so it says nothing of its rate, and one viewer reading an asset nobody else
- * watches (whose bands are all new too) gets no credit. For an asset seen longer than a few
- * half-lives the ratio is below 1 and nothing changes. This is what makes the policy follow
- * churn (new titles entering at the top): without it, on traces with ten new titles an hour,
- * it was behind LRU at 5 and 10 % of the footprint.
+ * estimate what its count will be once the window is full; if that is more than S, the
+ * estimates of the asset's segments (own count and band score) are scaled up by that ratio. The
+ * first start is left out: it is what made the asset known, so it says nothing of its rate, and one
+ * viewer reading an asset nobody else watches (whose bands are all new too) gets no credit. For an
+ * asset seen longer than a few half-lives the ratio is below 1 and nothing changes. This is what
+ * makes the policy follow churn (new titles entering at the top): without it, on traces with ten
+ * new titles an hour, it was behind LRU at 5 and 10 % of the footprint.
  *
  * Bands live in a direct-mapped table of fixed size (2^18 entries; smaller in the miniature
  * simulations of mrc.c, whose sample holds fewer bands): a colliding band replaces the old one,
@@ -170,7 +170,8 @@ static double estimate(const struct tmt_policy *p, const struct pol_node *n)
     double band = decay(sp, b->count, b->last_s) - own * (p->band_weight - 1.0);
     if (band <= 0)
         return own;
-    return own + ldexp(band * group_scale(sp, n->group, p->band_weight), -(int)w);
+    /* The object's own count has been counting no longer than its asset: scaled the same. */
+    return (own + ldexp(band, -(int)w)) * group_scale(sp, n->group, p->band_weight);
 }
 
 static uint64_t rng_next(struct pol_segpool *sp)
