@@ -151,7 +151,11 @@ static double group_scale(const struct pol_segpool *sp, uint64_t group, double w
     return full > starts ? full / starts : 1;
 }
 
-static double estimate(const struct tmt_policy *p, const struct pol_node *n)
+/*
+ * The object's estimate, or, if it is not below bound, possibly only a lower bound of it that is
+ * not below bound either (the group's scale, at least 1, is then not looked up).
+ */
+static double estimate_below(const struct tmt_policy *p, const struct pol_node *n, double bound)
 {
     const struct pol_segpool *sp = p->segpool;
     double own = decay(sp, n->count, n->last_s);
@@ -171,7 +175,13 @@ static double estimate(const struct tmt_policy *p, const struct pol_node *n)
     if (band <= 0)
         return own;
     /* The object's own count has been counting no longer than its asset: scaled the same. */
-    return (own + ldexp(band, -(int)w)) * group_scale(sp, n->group, p->band_weight);
+    double e = own + ldexp(band, -(int)w);
+    return e >= bound ? e : e * group_scale(sp, n->group, p->band_weight);
+}
+
+static double estimate(const struct tmt_policy *p, const struct pol_node *n)
+{
+    return estimate_below(p, n, INFINITY);
 }
 
 static uint64_t rng_next(struct pol_segpool *sp)
@@ -194,7 +204,8 @@ static uint32_t sample_victim(struct tmt_policy *p, double *victim_est)
         if (p->nodes[i].queue != POL_Q_MAIN)
             continue;
         drawn++;
-        double e = estimate(p, &p->nodes[i]);
+        /* Only the lowest matters: a sample at or above it need not be exact. */
+        double e = estimate_below(p, &p->nodes[i], best == 0 ? INFINITY : best_est);
         if (best == 0 || e < best_est) {
             best = i;
             best_est = e;
