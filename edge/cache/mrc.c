@@ -75,8 +75,10 @@ static uint64_t mini_budget(const struct tmt_mrc *m, const struct mrc_size *s)
 
 static void build_caches(struct tmt_mrc *m)
 {
-    const struct tmt_pol_mini mini = {
-        .initial_nodes = MRC_INITIAL_NODES, .bands_log2 = m->bands_log2, .band_weight = m->weight};
+    const struct tmt_pol_mini mini = {.initial_nodes = MRC_INITIAL_NODES,
+                                      .bands_log2 = m->bands_log2,
+                                      .band_weight = m->weight,
+                                      .all_starts = true};
     for (unsigned i = 0; i < m->n; i++) {
         struct mrc_size *s = &m->sizes[i];
         s->p = tmt_pol_new_mini(m->kind, mini_budget(m, s), &mini);
@@ -266,6 +268,11 @@ void tmt_mrc_access(struct tmt_mrc *m, uint64_t key, uint64_t size, uint64_t now
 {
     TMT_CHECK_OBJ(m, MRC_MAGIC);
     m->requests++;
+    /* Session starts reach every miniature, sampled or not (tmt_pol_mini.all_starts). */
+    if (hint != NULL && hint->position == 1 && hint->group != 0) {
+        for (unsigned i = 0; i < m->n; i++)
+            tmt_pol_observe_start(m->sizes[i].p, now_s, hint);
+    }
     uint64_t h = sample_hash(m, key);
     if (h >= m->threshold)
         return;

@@ -213,6 +213,7 @@ struct tmt_policy *tmt_pol_new_mini(enum tmt_policy_kind kind, uint64_t budget_b
     p->slots = tmt_xcalloc(n_slots, sizeof(*p->slots));
     p->bands_log2 = m->bands_log2;
     p->band_weight = m->band_weight;
+    p->all_starts = m->all_starts;
     set_budget_fields(p, budget_bytes);
     if (ops->init != NULL)
         ops->init(p);
@@ -236,6 +237,13 @@ void tmt_pol_set_band_weight(struct tmt_policy *p, double weight)
 {
     TMT_CHECK_OBJ(p, TMT_POLICY_MAGIC);
     p->band_weight = weight;
+}
+
+void tmt_pol_observe_start(struct tmt_policy *p, uint64_t now_s, const struct tmt_policy_hint *hint)
+{
+    TMT_CHECK_OBJ(p, TMT_POLICY_MAGIC);
+    if (p->ops->observe_start != NULL && hint != NULL && hint->group != 0 && hint->position == 1)
+        p->ops->observe_start(p, now_s, hint->group);
 }
 
 void tmt_pol_set_budget(struct tmt_policy *p, uint64_t budget_bytes)

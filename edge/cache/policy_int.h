@@ -60,6 +60,8 @@ struct pol_ops {
                    const struct tmt_policy_hint *hint);
     /* Evicts the object the policy would evict next (at least one is resident). */
     void (*evict_one)(struct tmt_policy *p);
+    /* Optional: a session of group started (all_starts; see tmt_pol_mini). */
+    void (*observe_start)(struct tmt_policy *p, uint64_t now_s, uint64_t group);
     /* Optional: bytes of the policy's own state beyond the table and the nodes. */
     size_t (*memory)(const struct tmt_policy *p);
 };
@@ -94,6 +96,7 @@ struct tmt_policy {
     struct pol_segpool *segpool;
     unsigned bands_log2; /* size of its band table, set before init */
     double band_weight;  /* what one request adds to its band's count */
+    bool all_starts;     /* every session start of the stream comes via tmt_pol_observe_start */
     /* The tiers this policy places (tiers.c), told of every node that leaves; NULL if none. */
     struct tmt_tiers *tiers;
 };
@@ -131,12 +134,21 @@ struct tmt_pol_mini {
     uint32_t initial_nodes; /* node array capacity at start (at least 2) */
     unsigned bands_log2;    /* segment-pooled frequency: band table of 2^bands_log2 entries */
     double band_weight;     /* added to a band's count per request (1 for the full stream) */
+    /*
+     * A sample's policy told of every request of the whole stream that starts a session
+     * (position 1), sampled or not, by tmt_pol_observe_start: a key sample rarely holds an
+     * asset's first segments, and segment-pooled frequency scales a young asset by its starts.
+     */
+    bool all_starts;
 };
 
 /* tmt_policy_new with the settings above. NULL for an unknown kind or a zero budget. */
 struct tmt_policy *tmt_pol_new_mini(enum tmt_policy_kind kind, uint64_t budget_bytes,
                                     const struct tmt_pol_mini *m);
 void tmt_pol_set_band_weight(struct tmt_policy *p, double weight);
+/* A request of the whole stream for position 1 of a group (see all_starts); others are ignored. */
+void tmt_pol_observe_start(struct tmt_policy *p, uint64_t now_s,
+                           const struct tmt_policy_hint *hint);
 /* Sets a new budget; the policy evicts (without the callback) until it fits. */
 void tmt_pol_set_budget(struct tmt_policy *p, uint64_t budget_bytes);
 /* Bytes allocated for the policy (structs, table, nodes, own state), by capacity. */

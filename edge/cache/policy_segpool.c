@@ -122,10 +122,13 @@ static void band_add(struct pol_segpool *sp, uint64_t tag, double weight)
     b->last_s = sp->now_s;
 }
 
-static void band_count(struct pol_segpool *sp, const struct tmt_policy_hint *hint, double weight)
+/* start_weight: what a session start adds to its group (0 when starts come separately). */
+static void band_count(struct pol_segpool *sp, const struct tmt_policy_hint *hint, double weight,
+                       double start_weight)
 {
     if (hint->group != 0)
-        band_add(sp, tag_of(hint->group, SEGPOOL_GROUP_BAND), hint->position == 1 ? weight : 0);
+        band_add(sp, tag_of(hint->group, SEGPOOL_GROUP_BAND),
+                 hint->position == 1 ? start_weight : 0);
     if (hint->position == 0)
         return;
     unsigned w;
@@ -176,7 +179,7 @@ static double estimate_below(const struct tmt_policy *p, const struct pol_node *
         return own;
     /* The object's own count has been counting no longer than its asset: scaled the same. */
     double e = own + ldexp(band, -(int)w);
-    return e >= bound ? e : e * group_scale(sp, n->group, p->band_weight);
+    return e >= bound ? e : e * group_scale(sp, n->group, p->all_starts ? 1.0 : p->band_weight);
 }
 
 static double estimate(const struct tmt_policy *p, const struct pol_node *n)
@@ -235,12 +238,21 @@ static void segpool_evict_one(struct tmt_policy *p)
     evict_victim(p, sample_victim(p, &est));
 }
 
+/* Every session start of the stream, in a sample's policy (all_starts): each counts 1. */
+static void segpool_observe_start(struct tmt_policy *p, uint64_t now_s, uint64_t group)
+{
+    struct pol_segpool *sp = p->segpool;
+    if (now_s > sp->now_s)
+        sp->now_s = now_s;
+    band_add(sp, tag_of(group, SEGPOOL_GROUP_BAND), 1.0);
+}
+
 static bool segpool_access(struct tmt_policy *p, uint64_t key, uint64_t size, uint64_t now_s,
                            const struct tmt_policy_hint *hint)
 {
     struct pol_segpool *sp = p->segpool;
     sp->now_s = now_s;
-    band_count(sp, hint, p->band_weight);
+    band_count(sp, hint, p->band_weight, p->all_starts ? 0.0 : p->band_weight);
     uint32_t i = tmt_pol_find(p, key);
     if (i != 0) {
         struct pol_node *n = &p->nodes[i];
@@ -294,4 +306,5 @@ const struct pol_ops tmt_pol_segpool_ops = {.init = segpool_init,
                                             .fini = segpool_fini,
                                             .access = segpool_access,
                                             .evict_one = segpool_evict_one,
+                                            .observe_start = segpool_observe_start,
                                             .memory = segpool_memory};

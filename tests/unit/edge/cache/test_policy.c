@@ -4,6 +4,7 @@
  * cache_policy.h: budget held, evictions reported with their sizes, oversized objects refused.
  */
 #include "tmt/cache_policy.h"
+#include "policy_int.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -248,6 +249,41 @@ static void test_segpool_new_asset(void **state)
     tmt_policy_free(&p);
 }
 
+/*
+ * A sample's policy (all_starts, as mrc.c builds them) learns an asset's session starts from
+ * tmt_pol_observe_start, whether or not its sample holds the keys of position 1: asset 3's
+ * third session gets in as in test_segpool_new_asset, though no start was an access. Without
+ * the starts it does not.
+ */
+static void test_segpool_observed_starts(void **state)
+{
+    (void)state;
+    for (int observe = 0; observe <= 1; observe++) {
+        const struct tmt_pol_mini mini = {
+            .initial_nodes = 64, .bands_log2 = 10, .band_weight = 1.0, .all_starts = true};
+        struct tmt_policy *p = tmt_pol_new_mini(TMT_POLICY_SEGPOOL, 1000, &mini);
+        struct tmt_policy_hint h = {.group = 1};
+        for (int round = 0; round < 20; round++) {
+            for (uint32_t r = 0; r < 5; r++) {
+                for (h.position = 2; h.position <= 3; h.position++)
+                    (void)tmt_policy_access(p, 100 + r * 10 + h.position, 100, 0, &h);
+            }
+        }
+        const uint64_t t0 = 4 * 3600;
+        h.group = 3;
+        for (uint64_t s = 0; s < 3; s++) {
+            h.position = 1;
+            if (observe)
+                tmt_pol_observe_start(p, t0 + 30 * s, &h);
+            for (h.position = 2; h.position <= 3; h.position++)
+                (void)tmt_policy_access(p, 300 + s * 10 + h.position, 100, t0 + 30 * s, &h);
+        }
+        assert_int_equal(tmt_policy_contains(p, 322), observe);
+        assert_int_equal(tmt_policy_contains(p, 323), observe);
+        tmt_policy_free(&p);
+    }
+}
+
 static uint64_t rnd(uint64_t *s)
 {
     *s ^= *s << 13;
@@ -325,6 +361,7 @@ int main(void)
         cmocka_unit_test(test_s3fifo_large_object),
         cmocka_unit_test(test_segpool_admission),
         cmocka_unit_test(test_segpool_new_asset),
+        cmocka_unit_test(test_segpool_observed_starts),
         cmocka_unit_test(test_invariants),
         cmocka_unit_test(test_names),
     };
