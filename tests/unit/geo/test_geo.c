@@ -790,7 +790,8 @@ static struct tmt_geo_choice choose(const struct tmt_geo_zones *z, const char *c
     }
     int rc = tmt_geo_choose(z, NULL, dflt, ap, asset, e, n, 0.9, 50, &c);
     if (rc != want_rc)
-        fail_msg("client %s: rc %d, want %d (%s)", client, rc, want_rc, c.why);
+        fail_msg("client %s: rc %d, want %d (%s)", client != NULL ? client : "(none)", rc, want_rc,
+                 c.why);
     return c;
 }
 
