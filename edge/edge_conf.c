@@ -119,13 +119,6 @@ static const struct tmt_conf_key edge_keys[] = {
      .max = 19,
      .help = "zstd level on the warm tier; 0 = none (media does not compress, reads stay cheap)"},
     {.section = "cache",
-     .name = "direct_reads",
-     .type = TMT_CONF_BOOL,
-     .offset = offsetof(struct edge_conf, direct_reads),
-     .dflt = "true",
-     .help = "send large objects of a tier without zstd straight from RocksDB's blob files "
-             "(checked, then sendfile) instead of through RocksDB's reads"},
-    {.section = "cache",
      .name = "cold_path",
      .type = TMT_CONF_PATH,
      .offset = offsetof(struct edge_conf, cold_path),

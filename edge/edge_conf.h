@@ -32,7 +32,6 @@ struct edge_conf {
     uint64_t mrc_memory;
     uint64_t heuristic_max_ms;
     bool cdn_cache_control;
-    bool direct_reads; /* cache.direct_reads */
     char *cache_name; /* the Cache-Status entry's name */
     /* [tokens]: playback tokens checked on protected paths (tokens.h) */
     struct tmt_conf_list tok_protect, tok_public;

@@ -119,8 +119,6 @@ enum {
     G_CHECKSUM,
     G_WRITE_ERRORS,
     G_UPSTREAMS,
-    G_FILE_READS,
-    G_KV_READS,
     G_N,
 };
 
@@ -140,10 +138,6 @@ static const struct tmt_metric_def store_metrics[] = {
      "store writes that failed (the object stays out of that tier)"},
     {"tmt_edge_upstreams", NULL, TMT_METRIC_GAUGE,
      "upstreams fills go to (upstream.shields, or the control plane's shield list)"},
-    {"tmt_edge_cache_file_reads_total", NULL, TMT_METRIC_COUNTER,
-     "warm and cold hits on large objects read straight from a RocksDB blob file"},
-    {"tmt_edge_cache_kv_reads_total", NULL, TMT_METRIC_COUNTER,
-     "stored objects read through RocksDB (hits, and moves between tiers)"},
 };
 _Static_assert(TMT_ARRAY_LEN(store_metrics) == G_N, "one definition per gauge");
 
@@ -501,16 +495,10 @@ static void serve_obj(struct edge_proxy *p, struct tmt_http_req *req, struct edg
     if (entity) {
         e.extra = h;
         e.n_extra = n;
-        edge_obj_entity_body(o, &e);
+        e.p = o->body != NULL ? o->body : "";
         e.release = edge_obj_release;
         e.release_arg = o;
         tmt_http_serve_entity(req, &e);
-        return;
-    }
-    if (o->fd >= 0 && !edge_obj_load_body(o)) {
-        /* Changed on disk since it was checked: nothing of it is sent. */
-        edge_obj_unref(o);
-        tmt_http_respond_error(req, 502, "stored copy unreadable");
         return;
     }
     if (tmt_http_resp_start(req, o->status, h, n, (int64_t)o->size) == TMT_OK && o->size > 0) {
@@ -1438,11 +1426,6 @@ look:;
         return;
     }
 
-    /* What is not served as it is gets revalidated, refreshed or kept: its body in memory. */
-    if (o != NULL && o->fd >= 0 && !edge_obj_load_body(o)) {
-        edge_obj_unref(o);
-        o = NULL;
-    }
     /* Stale within stale-while-revalidate: served now, revalidated in the background. */
     bool swr = o != NULL && stale_while_revalidate_ok(o, now);
     pthread_mutex_lock(&p->fills.mu);
@@ -1671,7 +1654,6 @@ struct edge_proxy *edge_proxy_new(const struct edge_conf *c, unsigned n_workers,
         .frozen_clock = c->policy_clock == 1,
         .mrc_rate = strtod(c->mrc_rate, NULL),
         .mrc_memory = c->mrc_memory,
-        .no_direct_reads = !c->direct_reads,
     };
     p->store = edge_store_open(&so, err);
     if (p->store == NULL) {
@@ -1700,8 +1682,7 @@ static void publish(struct edge_proxy *p)
     pthread_mutex_unlock(&p->ups_mu);
     uint64_t v[G_N] = {st.objects[0], st.objects[1],        st.objects[2],   st.bytes[0],
                        st.bytes[1],   st.bytes[2],          st.promotions,   st.demotions,
-                       st.evictions,  st.checksum_failures, st.write_errors, n_ups,
-                       st.file_reads, st.kv_reads};
+                       st.evictions,  st.checksum_failures, st.write_errors, n_ups};
     for (unsigned i = 0; i < G_N; i++) {
         tmt_metric_add(p->main_shard, p->g_base + i, v[i] - p->g_last[i]);
         p->g_last[i] = v[i];

@@ -4,15 +4,12 @@
 #include "store.h"
 
 #include <endian.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <unistd.h>
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 #if defined(__x86_64__)
@@ -21,7 +18,6 @@
 #include <xxh_x86dispatch.h>
 #endif
 
-#include "blobloc.h"
 #include "tmt/kv.h"
 #include "tmt/log.h"
 
@@ -64,7 +60,6 @@ struct edge_obj *edge_obj_new(uint64_t hkey, struct tmt_slice key, int status,
 {
     struct edge_obj *o = tmt_xcalloc(1, sizeof(*o));
     atomic_init(&o->refs, 1);
-    o->fd = -1;
     o->hkey = hkey;
     o->status = status;
     o->hdrs = tmt_xmalloc((n > 0 ? n : 1) * sizeof(*o->hdrs));
@@ -91,7 +86,6 @@ struct edge_obj *edge_obj_new(uint64_t hkey, struct tmt_slice key, int status,
 
 struct edge_obj *edge_obj_refresh(struct edge_obj *src, const struct tmt_http_header *h, size_t n)
 {
-    TMT_ASSERT(src->fd < 0); /* a body in a file is read into memory first (edge_obj_load_body) */
     struct edge_obj *o = edge_obj_new(src->hkey, src->key, src->status, h, n, 0);
     edge_obj_ref(src);
     o->body_owner = src;
@@ -112,8 +106,6 @@ void edge_obj_unref(struct edge_obj *o)
     if (o == NULL || atomic_fetch_sub_explicit(&o->refs, 1, memory_order_acq_rel) != 1)
         return;
     tmt_kv_val_release(o->pin);
-    if (o->fd >= 0)
-        close(o->fd);
     if (o->body_owner != NULL)
         edge_obj_unref(o->body_owner);
     free(o->hdrs);
@@ -150,22 +142,13 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "records are little-en
 
 #define REC_SUM_OFF (offsetof(struct rec_head, checksum) + sizeof(uint64_t))
 
-/*
- * Index entry 'm' + hash: what restoring needs without reading the record. Entries written
- * before the checksum was added end at it (REC_INDEX_V0): their records are read through
- * RocksDB only.
- */
+/* Index entry 'm' + hash: what restoring needs without reading the record. */
 struct rec_index {
     uint64_t size;
     uint64_t group;
     uint32_t position;
     uint32_t pad;
-    uint64_t checksum; /* the record's */
 };
-#define REC_INDEX_V0 offsetof(struct rec_index, checksum)
-
-/* Bodies from this size on are read from blob files directly (blobloc.h) where a tier can. */
-#define LOC_MIN_BODY (UINT64_C(64) * 1024)
 
 static void rec_key(char out[9], char kind, uint64_t hkey)
 {
@@ -223,31 +206,38 @@ static char *rec_build(const struct edge_obj *o, size_t *head_len)
     return b;
 }
 
-/* The length of a record's head (header, key, fields): where its body starts. */
-static uint64_t rec_head_len(const struct rec_head *rh)
-{
-    return (uint64_t)sizeof(*rh) + rh->key_len + rh->fields_len;
-}
-
 /*
- * An object over a record's head at p (rec_head_len bytes, already checked against the
- * record's length): key, fields, metadata and size. The body is the caller's to set. NULL if
- * the fields do not parse; *why says how.
+ * An object over a record read from RocksDB (pin released with the object). NULL if the record
+ * is damaged in any way; *why says how.
  */
-static struct edge_obj *head_parse(uint64_t hkey, const struct rec_head *rh, const char *p,
-                                   const char **why)
+static struct edge_obj *rec_parse(uint64_t hkey, const char *p, size_t len, void *pin,
+                                  const char **why)
 {
+    struct rec_head rh;
+    *why = "short record";
+    if (len < sizeof(rh))
+        return NULL;
+    memcpy(&rh, p, sizeof(rh));
+    *why = "bad magic";
+    if (rh.magic != REC_MAGIC)
+        return NULL;
+    *why = "bad lengths";
+    uint64_t want = (uint64_t)sizeof(rh) + rh.key_len + rh.fields_len + rh.body_len;
+    if (rh.body_len > len || want != len || rh.n_fields > 4096)
+        return NULL;
+    *why = "checksum mismatch";
+    if (XXH3_64bits(p + REC_SUM_OFF, len - REC_SUM_OFF) != rh.checksum)
+        return NULL;
     struct edge_obj *o = tmt_xcalloc(1, sizeof(*o));
     atomic_init(&o->refs, 1);
-    o->fd = -1;
     o->hkey = hkey;
-    o->status = (int)rh->status;
-    const char *q = p + sizeof(*rh);
-    o->key = (struct tmt_slice){q, rh->key_len};
-    q += rh->key_len;
-    const char *fend = q + rh->fields_len;
-    o->hdrs = tmt_xmalloc((rh->n_fields > 0 ? rh->n_fields : 1) * sizeof(*o->hdrs));
-    for (uint32_t i = 0; i < rh->n_fields; i++) {
+    o->status = (int)rh.status;
+    const char *q = p + sizeof(rh);
+    o->key = (struct tmt_slice){q, rh.key_len};
+    q += rh.key_len;
+    const char *fend = q + rh.fields_len;
+    o->hdrs = tmt_xmalloc((rh.n_fields > 0 ? rh.n_fields : 1) * sizeof(*o->hdrs));
+    for (uint32_t i = 0; i < rh.n_fields; i++) {
         uint16_t nl, vl;
         if (fend - q < 4)
             goto bad;
@@ -261,158 +251,24 @@ static struct edge_obj *head_parse(uint64_t hkey, const struct rec_head *rh, con
     }
     if (q != fend)
         goto bad;
-    o->n_hdrs = rh->n_fields;
+    o->n_hdrs = rh.n_fields;
     obj_derive(o);
-    o->size = rh->body_len;
-    o->meta = (struct edge_meta){.response_time_ms = rh->response_time_ms,
-                                 .initial_age_ms = rh->initial_age_ms,
-                                 .lifetime_ms = rh->lifetime_ms,
-                                 .swr_ms = rh->swr_ms,
-                                 .sie_ms = rh->sie_ms,
-                                 .flags = rh->flags};
-    o->hint = (struct tmt_policy_hint){rh->group, rh->position};
+    o->body = fend;
+    o->size = rh.body_len;
+    o->meta = (struct edge_meta){.response_time_ms = rh.response_time_ms,
+                                 .initial_age_ms = rh.initial_age_ms,
+                                 .lifetime_ms = rh.lifetime_ms,
+                                 .swr_ms = rh.swr_ms,
+                                 .sie_ms = rh.sie_ms,
+                                 .flags = rh.flags};
+    o->hint = (struct tmt_policy_hint){rh.group, rh.position};
+    o->pin = pin;
     return o;
 bad:
     *why = "bad fields";
     free(o->hdrs);
     free(o);
     return NULL;
-}
-
-/* Checks a record's fixed header against the record's length (len). */
-static bool rec_head_ok(const struct rec_head *rh, uint64_t len, const char **why)
-{
-    *why = "bad magic";
-    if (rh->magic != REC_MAGIC)
-        return false;
-    *why = "bad lengths";
-    uint64_t head = rec_head_len(rh);
-    return rh->body_len <= len && head + rh->body_len == len && rh->n_fields <= 4096;
-}
-
-/*
- * An object over a record read from RocksDB (pin released with the object). NULL if the record
- * is damaged in any way; *why says how.
- */
-static struct edge_obj *rec_parse(uint64_t hkey, const char *p, size_t len, void *pin,
-                                  const char **why)
-{
-    struct rec_head rh;
-    *why = "short record";
-    if (len < sizeof(rh))
-        return NULL;
-    memcpy(&rh, p, sizeof(rh));
-    if (!rec_head_ok(&rh, len, why))
-        return NULL;
-    *why = "checksum mismatch";
-    if (XXH3_64bits(p + REC_SUM_OFF, len - REC_SUM_OFF) != rh.checksum)
-        return NULL;
-    struct edge_obj *o = head_parse(hkey, &rh, p, why);
-    if (o == NULL)
-        return NULL;
-    o->body = p + rec_head_len(&rh);
-    o->pin = pin;
-    return o;
-}
-
-/* Bytes read at a time when a body in a file is checked or loaded. */
-#define FILE_CHUNK (256u * 1024u)
-
-/* Reads len bytes at off, feeding them to st and, if dst is not NULL, copying them there. */
-static bool file_stream(int fd, uint64_t off, uint64_t len, XXH3_state_t *st, char *dst)
-{
-    char *buf = dst == NULL ? tmt_xmalloc(TMT_MIN((uint64_t)FILE_CHUNK, TMT_MAX(len, 1))) : NULL;
-    bool ok = true;
-    for (uint64_t done = 0; done < len && ok;) {
-        size_t want = (size_t)TMT_MIN((uint64_t)FILE_CHUNK, len - done);
-        char *p = dst != NULL ? dst + done : buf;
-        ssize_t n = pread(fd, p, want, (off_t)(off + done));
-        if (n <= 0) {
-            ok = n < 0 && errno == EINTR;
-            continue;
-        }
-        XXH3_64bits_update(st, p, (size_t)n);
-        done += (uint64_t)n;
-    }
-    free(buf);
-    return ok;
-}
-
-/*
- * An object whose head is read from blob file `pos` and whose body stays there (o->fd, sent with
- * sendfile), after checking every byte against the record's checksum `sum`. NULL if the file is
- * gone or holds anything else.
- */
-static struct edge_obj *file_load(struct edge_blobloc *loc, uint64_t hkey,
-                                  const struct edge_blobloc_pos *pos, uint64_t sum)
-{
-    int fd = edge_blobloc_open(loc, pos->file);
-    if (fd < 0)
-        return NULL;
-    struct rec_head rh;
-    const char *why;
-    char *mem = NULL;
-    struct edge_obj *o = NULL;
-    if (pread(fd, &rh, sizeof(rh), (off_t)pos->off) != (ssize_t)sizeof(rh) ||
-        !rec_head_ok(&rh, pos->len, &why) || rh.checksum != sum)
-        goto fail;
-    uint64_t head_len = rec_head_len(&rh);
-    mem = tmt_xmalloc(head_len);
-    if (pread(fd, mem, head_len, (off_t)pos->off) != (ssize_t)head_len)
-        goto fail;
-    XXH3_state_t st;
-    XXH3_64bits_reset(&st);
-    XXH3_64bits_update(&st, mem + REC_SUM_OFF, head_len - REC_SUM_OFF);
-    if (!file_stream(fd, pos->off + head_len, rh.body_len, &st, NULL) ||
-        XXH3_64bits_digest(&st) != sum)
-        goto fail;
-    o = head_parse(hkey, &rh, mem, &why);
-    if (o == NULL)
-        goto fail;
-    o->mem = mem;
-    o->fd = fd;
-    o->body_off = pos->off + head_len;
-    return o;
-fail:
-    free(mem);
-    close(fd);
-    return NULL;
-}
-
-bool edge_obj_load_body(struct edge_obj *o)
-{
-    if (o->fd < 0)
-        return true;
-    TMT_ASSERT(atomic_load(&o->refs) == 1 && o->body_mem == NULL);
-    struct rec_head rh;
-    memcpy(&rh, o->mem, sizeof(rh));
-    uint64_t head_len = rec_head_len(&rh);
-    char *body = tmt_xmalloc(o->size > 0 ? o->size : 1);
-    XXH3_state_t st;
-    XXH3_64bits_reset(&st);
-    XXH3_64bits_update(&st, o->mem + REC_SUM_OFF, head_len - REC_SUM_OFF);
-    if (!file_stream(o->fd, o->body_off, o->size, &st, body) ||
-        XXH3_64bits_digest(&st) != rh.checksum) {
-        free(body);
-        return false;
-    }
-    close(o->fd);
-    o->fd = -1;
-    o->body_mem = body;
-    o->body = body;
-    return true;
-}
-
-void edge_obj_entity_body(const struct edge_obj *o, struct tmt_http_entity *e)
-{
-    if (o->fd >= 0) {
-        e->p = NULL;
-        e->fd = o->fd;
-        e->file_off = (off_t)o->body_off;
-    } else {
-        e->p = o->body != NULL ? o->body : "";
-        e->fd = -1;
-    }
 }
 
 /* ---- the store ---- */
@@ -425,8 +281,6 @@ struct edge_store {
     pthread_mutex_t mu;
     struct tmt_tiers *tiers;
     struct tmt_kv *kv[TMT_TIER_N]; /* warm and cold; NULL for hot and unused tiers */
-    /* where large records lie in the blob files of uncompressed tiers (blobloc.h), or NULL */
-    struct edge_blobloc *loc[TMT_TIER_N];
     uint64_t start_ms;
     bool frozen_clock;
     /* write errors are logged at most once a second per tier (a full disk fails every write) */
@@ -523,8 +377,6 @@ static void kv_delete(struct edge_store *s, enum tmt_tier t, uint64_t hkey)
     rec_key(mk, 'm', hkey);
     struct tmt_kv_op ops[2] = {{.del = true, .key = {ok, 9}}, {.del = true, .key = {mk, 9}}};
     struct tmt_err err = {0};
-    if (s->loc[t] != NULL)
-        edge_blobloc_del(s->loc[t], hkey);
     if (tmt_kv_write(s->kv[t], ops, 2, &err) != TMT_OK)
         write_failed(s, t, "cannot delete", &err);
 }
@@ -535,14 +387,9 @@ static bool kv_store(struct edge_store *s, enum tmt_tier t, const struct edge_ob
     char ok[9], mk[9];
     rec_key(ok, 'o', o->hkey);
     rec_key(mk, 'm', o->hkey);
+    struct rec_index ix = {.size = o->size, .group = o->hint.group, .position = o->hint.position};
     size_t head_len;
     char *head = rec_build(o, &head_len);
-    struct rec_head rh;
-    memcpy(&rh, head, sizeof(rh));
-    struct rec_index ix = {.size = o->size,
-                           .group = o->hint.group,
-                           .position = o->hint.position,
-                           .checksum = rh.checksum};
     struct tmt_slice rec[2] = {{head, head_len}, {o->body, o->size}};
     struct tmt_slice ixs = {(const char *)&ix, sizeof(ix)};
     struct tmt_kv_op ops[2] = {{.key = {ok, 9}, .parts = rec, .n_parts = 2},
@@ -551,15 +398,9 @@ static bool kv_store(struct edge_store *s, enum tmt_tier t, const struct edge_ob
     int rc = tmt_kv_write(s->kv[t], ops, 2, &err);
     free(head);
     if (rc != TMT_OK) {
-        if (s->loc[t] != NULL)
-            edge_blobloc_del(s->loc[t], o->hkey);
         write_failed(s, t, "cannot store, dropping the object", &err);
         return false;
     }
-    if (s->loc[t] != NULL && o->size >= LOC_MIN_BODY)
-        edge_blobloc_set(s->loc[t], o->hkey, rh.checksum);
-    else if (s->loc[t] != NULL)
-        edge_blobloc_del(s->loc[t], o->hkey);
     return true;
 }
 
@@ -571,7 +412,6 @@ static struct edge_obj *kv_load(struct edge_store *s, enum tmt_tier t, uint64_t 
     struct tmt_kv_val v;
     struct tmt_err err = {0};
     int rc = tmt_kv_get(s->kv[t], (struct tmt_slice){ok, 9}, &v, &err);
-    s->st.kv_reads++;
     const char *why = "missing";
     if (rc < 0) {
         /* RocksDB's own checks (block and blob CRCs) or the disk: the copy is lost either way. */
@@ -669,20 +509,17 @@ static bool restore_one(void *arg, struct tmt_slice key, struct tmt_slice val)
 {
     struct restore_ctx *rc = arg;
     uint64_t be;
-    struct rec_index ix = {0};
-    bool ok = key.len == 9 && (val.len == sizeof(ix) || val.len == REC_INDEX_V0);
+    struct rec_index ix;
+    bool ok = key.len == 9 && val.len == sizeof(ix);
     uint64_t hkey = 0;
     if (ok) {
         memcpy(&be, key.p + 1, 8);
         hkey = be64toh(be);
-        memcpy(&ix, val.p, val.len);
+        memcpy(&ix, val.p, sizeof(ix));
         struct tmt_policy_hint hint = {ix.group, ix.position};
         ok = tmt_tiers_restore(rc->s->tiers, hkey, ix.size, rc->tier, 0, &hint);
     }
     if (ok) {
-        struct edge_blobloc *loc = rc->s->loc[rc->tier];
-        if (loc != NULL && val.len == sizeof(ix) && ix.size >= LOC_MIN_BODY)
-            edge_blobloc_set(loc, hkey, ix.checksum);
         rc->s->st.restored++;
         return true;
     }
@@ -748,9 +585,6 @@ struct edge_store *edge_store_open(const struct edge_store_opts *o, struct tmt_e
         s->kv[t] = tmt_kv_open(&ko, err);
         if (s->kv[t] == NULL)
             goto fail;
-        if (o->zstd_level[t] == 0 && !o->no_direct_reads) /* blob files stay uncompressed */
-            s->loc[t] = edge_blobloc_new(o->path[t], LOC_MIN_BODY, 'o',
-                                         (uint32_t)offsetof(struct rec_head, checksum));
     }
     /* Rebuild the index: warm first (a crash between a move's write and delete leaves a
      * second copy below, which restore refuses and this deletes). */
@@ -765,8 +599,6 @@ struct edge_store *edge_store_open(const struct edge_store_opts *o, struct tmt_e
         for (size_t i = 0; i < rc.n_drop; i++)
             kv_delete(s, (enum tmt_tier)t, rc.drop[i]);
         free(rc.drop);
-        if (s->loc[t] != NULL)
-            edge_blobloc_rescan(s->loc[t], mono_now_ms());
     }
     return s;
 fail:
@@ -789,10 +621,8 @@ void edge_store_close(struct edge_store **sp)
     free(s->hot);
     tmt_tiers_free(&s->tiers);
     tmt_mrc_free(&s->mrc);
-    for (unsigned t = 0; t < TMT_TIER_N; t++) {
+    for (unsigned t = 0; t < TMT_TIER_N; t++)
         tmt_kv_close(&s->kv[t]);
-        edge_blobloc_free(&s->loc[t]);
-    }
     pthread_mutex_destroy(&s->mu);
     s->magic = 0;
     free(s);
@@ -821,24 +651,9 @@ struct edge_obj *edge_store_get(struct edge_store *s, uint64_t hkey, struct tmt_
         if (o != NULL)
             edge_obj_ref(o);
     } else if (now_at != TMT_TIER_NONE) {
-        struct edge_blobloc *loc = s->loc[now_at];
-        struct edge_blobloc_pos pos;
-        uint64_t sum;
-        if (loc != NULL && edge_blobloc_find(loc, hkey, mono_now_ms(), &pos, &sum)) {
-            /* The record's bytes are read and checked without the lock. */
-            pthread_mutex_unlock(&s->mu);
-            o = file_load(loc, hkey, &pos, sum);
-            pthread_mutex_lock(&s->mu);
-            if (o != NULL)
-                s->st.file_reads++;
-            else
-                edge_blobloc_lost(loc, hkey); /* gone or changed: RocksDB reads it */
-        }
-        if (o == NULL && tmt_tiers_where(s->tiers, hkey) == now_at) {
-            o = kv_load(s, now_at, hkey);
-            if (o == NULL)
-                mark_bad(s, hkey);
-        }
+        o = kv_load(s, now_at, hkey);
+        if (o == NULL)
+            mark_bad(s, hkey);
     }
     if (o != NULL && !key_eq(o->key, key)) {
         /* Two keys with one 64-bit hash: the other key's object is not this one's. */
@@ -934,9 +749,9 @@ static bool group_scan_one(void *arg, struct tmt_slice key, struct tmt_slice val
 {
     struct group_scan *g = arg;
     struct rec_index ix;
-    if (key.len != 9 || (val.len != sizeof(ix) && val.len != REC_INDEX_V0))
+    if (key.len != 9 || val.len != sizeof(ix))
         return true;
-    memcpy(&ix, val.p, val.len);
+    memcpy(&ix, val.p, sizeof(ix));
     if (ix.group == g->group) {
         uint64_t be;
         memcpy(&be, key.p + 1, 8);

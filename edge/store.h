@@ -4,9 +4,7 @@
  *
  * An object is one stored response: status, end-to-end header fields, freshness metadata and
  * the body. Objects are immutable and reference-counted; a hot object is shared by every worker
- * and served from its own memory, a warm or cold one from RocksDB's pinned value, or, for a
- * large record of an uncompressed tier, from the blob file RocksDB keeps it in (blobloc.h:
- * checked, then sent with sendfile, with no copy through RocksDB or the process).
+ * and served from its own memory, a warm or cold one from RocksDB's pinned value (no copy).
  *
  * On disk, each object is two RocksDB entries written and deleted in one batch: 'o' + key hash
  * (the record: a header with an XXH3-64 checksum over everything after it, the key, the header
@@ -30,7 +28,6 @@
 #include "tmt/cache_tiers.h"
 #include "tmt/err.h"
 #include "tmt/http.h"
-#include "tmt/server.h"
 
 /* Freshness facts kept with an object (times are wall-clock Unix milliseconds). */
 struct edge_meta {
@@ -65,13 +62,6 @@ struct edge_obj {
      * (never a valid field name, never sent), the request's values of each field it names.
      */
     bool vary;
-    /*
-     * Or the body stays in a RocksDB blob file (fd >= 0, from offset body_off; body is NULL):
-     * a warm or cold hit on a large record, checked as it was opened, sent with sendfile. Only
-     * serving reads it so; edge_obj_load_body brings it into memory for anything else.
-     */
-    int fd;
-    uint64_t body_off;
     /* owners of the memory above */
     void *pin;                   /* a pinned RocksDB value holding key, fields and body */
     char *mem;                   /* key and fields (objects built from a response) */
@@ -89,13 +79,6 @@ void edge_obj_ref(struct edge_obj *o);
 void edge_obj_unref(struct edge_obj *o);
 /* A tmt_release_fn: drops one reference. */
 void edge_obj_release(void *o);
-/*
- * Reads a body that is in a file into memory, checking it again (o must be the only reference).
- * false if it can no longer be read whole or correctly: the object must not be used.
- */
-bool edge_obj_load_body(struct edge_obj *o);
-/* Points e's body at o's: memory, or the file range. */
-void edge_obj_entity_body(const struct edge_obj *o, struct tmt_http_entity *e);
 
 struct edge_store_opts {
     enum tmt_policy_kind policy;
@@ -103,18 +86,15 @@ struct edge_store_opts {
     uint64_t max_object;
     const char *path[TMT_TIER_N]; /* warm and cold directories (hot: unused) */
     int zstd_level[TMT_TIER_N];
-    uint64_t start_ms;    /* monotonic ms: the policy's clock is seconds since then */
-    bool frozen_clock;    /* the policy's clock stays at 0 (replay checks) */
-    double mrc_rate;      /* miss-ratio-curve estimate (tmt/cache_mrc.h): sample rate, 0 = none */
-    uint64_t mrc_memory;  /* and its memory bound */
-    bool no_direct_reads; /* large records always read through RocksDB (blobloc.h unused) */
+    uint64_t start_ms;   /* monotonic ms: the policy's clock is seconds since then */
+    bool frozen_clock;   /* the policy's clock stays at 0 (replay checks) */
+    double mrc_rate;     /* miss-ratio-curve estimate (tmt/cache_mrc.h): sample rate, 0 = none */
+    uint64_t mrc_memory; /* and its memory bound */
 };
 
 struct edge_store_stats {
     uint64_t objects[TMT_TIER_N], bytes[TMT_TIER_N], budget[TMT_TIER_N];
     uint64_t promotions, demotions, evictions, checksum_failures, write_errors, restored;
-    uint64_t file_reads; /* warm and cold hits read straight from a blob file */
-    uint64_t kv_reads;   /* records read through RocksDB (hits, and moves between tiers) */
 };
 
 struct edge_store;

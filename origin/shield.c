@@ -169,10 +169,11 @@ static void serve(struct tmt_http_req *req, struct edge_obj *o, bool hit)
         .val = o->val,
         .extra = h,
         .n_extra = n,
+        .p = o->body != NULL ? o->body : "",
+        .fd = -1,
         .release = edge_obj_release,
         .release_arg = o,
     };
-    edge_obj_entity_body(o, &e);
     tmt_http_serve_entity(req, &e);
 }
 

@@ -10,10 +10,7 @@
 #   tomato-edge hot   server.workers=1, cache.hot_size=64MiB: hits from RAM (X-Cache: HIT-hot)
 #   tomato-edge warm  server.workers=1, cache.hot_size=0: hits from RocksDB (X-Cache: HIT-warm),
 #                     read from its files: the edge is restarted after warming (a graceful stop
-#                     flushes the memtable; the 1 MiB segment is then in a blob file), which it
-#                     sends straight from the blob file (cache.direct_reads, the default)
-#   tomato-edge warm, RocksDB reads
-#                     the same with cache.direct_reads=false: every hit is a RocksDB read
+#                     flushes the memtable; the 1 MiB segment is then in a blob file)
 #   nginx proxy_cache worker_processes 1, cache in a temp dir, open_file_cache, sendfile,
 #                     keepalive to the origin
 #   Varnish           varnishd -s malloc,256m -p thread_pools=1 (thread per connection: the whole
@@ -268,7 +265,7 @@ origin_requests() { wc -l <"$origin_log"; }
 declare -A pid port title marker admin
 names=()
 
-start_edge() { # name hot_size warm_size [direct_reads]
+start_edge() { # name hot_size warm_size
     local name=$1 dir=$tmp/$1 ports p a
     ports=$(free_ports 2)
     p=${ports% *}
@@ -299,7 +296,6 @@ warm_path = $dir/warm
 warm_size = $3
 cold_path = $dir/cold
 cold_size = 0
-direct_reads = ${4:-true}
 EOF
     taskset -c "$server_core" "$edge_bin" --config "$dir/tomato-edge.conf" >>"$tmp/logs/$name.log" 2>&1 &
     pid[$name]=$!
@@ -517,7 +513,7 @@ measure() { # name file run
     kill -0 "$p" 2>/dev/null || die "$name (pid $p) is gone before $file run $run"
     case "$name" in
     edge-hot) tier=hot ;;
-    edge-warm | edge-warm-rdb) tier=warm ;;
+    edge-warm) tier=warm ;;
     esac
     if [ -n "$tier" ]; then
         h0=$(edge_counter "$name" "tmt_edge_requests_total{result=\"hit_$tier\"}")
@@ -601,7 +597,7 @@ versions() {
     else
         rev=unknown
     fi
-    echo "- $("$edge_bin" --version 2>&1 | head -n 1) (build of git $rev$dirty, CMAKE_BUILD_TYPE=$build_type): server.workers=1, log.level=warn, upstream.shields = the origin; hot: cache.hot_size=64MiB, warm_size=64MiB; warm: cache.hot_size=0, warm_size=256MiB (RocksDB in the temp dir); cold_size=0; warm, RocksDB reads: the same with cache.direct_reads=false; other settings default"
+    echo "- $("$edge_bin" --version 2>&1 | head -n 1) (build of git $rev$dirty, CMAKE_BUILD_TYPE=$build_type): server.workers=1, log.level=warn, upstream.shields = the origin; hot: cache.hot_size=64MiB, warm_size=64MiB; warm: cache.hot_size=0, warm_size=256MiB (RocksDB in the temp dir); cold_size=0; other settings default"
     echo "- nginx proxy_cache: $(nginx -v 2>&1 | sed 's/^nginx version: //'), worker_processes 1, proxy_cache_path in the temp dir (levels=1:2, use_temp_path=off), open_file_cache max=1000 (valid 60s), proxy_cache_valid 200 1d, proxy_cache_lock on, keepalive 16 to the origin, sendfile on, tcp_nopush on, access_log off, keepalive_requests 100000, add_header X-Cache-Status"
     echo "- Varnish: $(varnishd -V 2>&1 | head -n 1 | sed 's/^varnishd (\(varnish-[^ ]*\).*/\1/'), \`varnishd -F -a 127.0.0.1:PORT -b 127.0.0.1:ORIGIN -s malloc,256m ${varnish_params[*]}\`, built-in VCL; thread per connection, so manager and child process are pinned to core $server_core together (threads while measuring: ${varnish_threads:-?})"
     if [ "$want_ats" = 1 ]; then
@@ -624,10 +620,6 @@ start_edge edge-warm 0 256MiB
 title[edge-warm]="tomato-edge warm"
 marker[edge-warm]=HIT-warm
 names+=(edge-warm)
-start_edge edge-warm-rdb 0 256MiB false
-title[edge-warm-rdb]="tomato-edge warm, RocksDB reads"
-marker[edge-warm-rdb]=HIT-warm
-names+=(edge-warm-rdb)
 start_nginx
 title[nginx]="nginx proxy_cache"
 marker[nginx]=HIT
@@ -652,19 +644,12 @@ for name in "${names[@]}"; do warm_and_check "$name"; done
 # A warm tier's objects live in RocksDB's files (SST, blob files for values of 4 KiB and more),
 # not in the memtable that just took the fills: a graceful stop flushes it, and the warm edge
 # then answers from the files after its restart, still without asking the origin.
-note "restarting the warm tomato-edges so that their hits are read from RocksDB's files"
-for name in edge-warm edge-warm-rdb; do
-    stop_server "${pid[$name]}"
-    ls "$tmp/$name/warm/"*.blob >/dev/null 2>&1 ||
-        die "tomato-edge ($name): no blob file in $tmp/$name/warm after a graceful stop"
-done
+note "restarting tomato-edge warm so that its hits are read from RocksDB's files"
+stop_server "${pid[edge-warm]}"
+ls "$tmp/edge-warm/warm/"*.blob >/dev/null 2>&1 ||
+    die "tomato-edge warm: no blob file in $tmp/edge-warm/warm after a graceful stop"
 start_edge edge-warm 0 256MiB
-start_edge edge-warm-rdb 0 256MiB false
 warm_and_check edge-warm
-warm_and_check edge-warm-rdb
-sleep 1.5 # store counters reach /metrics once a second
-[ "$(edge_counter edge-warm tmt_edge_cache_file_reads_total)" -gt 0 ] ||
-    die "tomato-edge warm: its warm hits were not read from the blob file (tmt_edge_cache_file_reads_total is 0)"
 varnish_threads=$(threads_of "${pid[varnish]}")
 [ "$want_ats" = 1 ] && ats_threads=$(threads_of "${pid[ats]}")
 
@@ -693,7 +678,7 @@ started=()
     versions
     echo "- each cache pinned to core $server_core (\`taskset -c $server_core\`), load generator pinned to core $client_core (\`taskset -c $client_core\`); objects: /$playlist (1024 bytes) and /$segment (1048576 bytes)"
     echo "- before measuring, each object was fetched through each cache until the origin saw no new request, then checked: 200, the exact bytes, the hit marker (tomato-edge X-Cache: HIT-hot / HIT-warm, nginx X-Cache-Status: HIT, Varnish two ids in X-Varnish; ATS: the origin's log only); every measured run checked that the origin's access log did not grow, that the bytes per response match the object, and for tomato-edge that its hit_hot / hit_warm counter grew by at least the requests served and no other outcome did (origin requests in all: $origin_total, all during warming)"
-    echo "- tomato-edge warm was stopped gracefully after warming and started again on the same RocksDB directory, so that its hits read RocksDB's files (SST; the 1 MiB value in a blob file) rather than the memtable that took the fills; it was checked again after the restart (HIT-warm, no origin request); its 1 MiB hits are sent from the blob file (tmt_edge_cache_file_reads_total grew), the RocksDB-reads edge's through RocksDB"
+    echo "- tomato-edge warm was stopped gracefully after warming and started again on the same RocksDB directory, so that its hits read RocksDB's files (SST; the 1 MiB value in a blob file) rather than the memtable that took the fills; it was checked again after the restart (HIT-warm, no origin request)"
     echo "- HTTP/1.1 keep-alive: \`wrk -t1 -c64 -d${duration}s URL\`; median of $runs run(s) per row; MB = 10^6 and GB = 10^9 bytes as received by the client (headers included); requests/s and MB/s over wrk's duration"
     echo "- server CPU = utime+stime of the server's processes (/proc/PID/stat) over the whole run of wrk, as CPU-seconds and as % of one core over that wall time; requests per CPU-s counts the requests wrk completed"
     echo
@@ -703,11 +688,9 @@ python3 - "$results" "$want_ats" >>"$tmp/report.md" <<'EOF'
 import statistics, sys
 
 res_path, want_ats = sys.argv[1:3]
-title = {"edge-hot": "tomato-edge hot", "edge-warm": "tomato-edge warm",
-         "edge-warm-rdb": "tomato-edge warm, RocksDB reads", "nginx": "nginx proxy_cache",
+title = {"edge-hot": "tomato-edge hot", "edge-warm": "tomato-edge warm", "nginx": "nginx proxy_cache",
          "varnish": "Varnish", "ats": "ATS"}
-servers = ["edge-hot", "edge-warm", "edge-warm-rdb", "nginx", "varnish"] + (["ats"] if want_ats == "1" else [])
-short = {"edge-hot": "hot", "edge-warm": "warm", "edge-warm-rdb": "warm, RocksDB reads"}
+servers = ["edge-hot", "edge-warm", "nginx", "varnish"] + (["ats"] if want_ats == "1" else [])
 peers = [s for s in servers if not s.startswith("edge-")]
 files = ["1 KiB", "1 MiB"]
 
@@ -760,11 +743,11 @@ head = "| tomato-edge | file |" + "".join(" req per CPU-s ÷ %s |" % title[p] fo
     + "".join(" CPU-s per GB ÷ %s |" % title[p] for p in peers)
 print(head)
 print("| --- | --- |" + " ---: |" * (2 * len(peers)))
-for e in ("edge-hot", "edge-warm", "edge-warm-rdb"):
+for e in ("edge-hot", "edge-warm"):
     for f in files:
         cells = [fmt(ratio((e, f), (p, f), "rpc")) for p in peers]
         cells += [fmt(ratio((e, f), (p, f), "cpgb")) if f == "1 MiB" else "—" for p in peers]
-        print("| %s | %s | %s |" % (short[e], f, " | ".join(cells)))
+        print("| %s | %s | %s |" % (title[e].split()[-1], f, " | ".join(cells)))
 print()
 
 targets = [
