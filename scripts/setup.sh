@@ -58,7 +58,16 @@ web_players() {
     if [ ! -f "$web/node_modules/.package-lock.json" ] ||
         [ "$web/package-lock.json" -nt "$web/node_modules/.package-lock.json" ]; then
         echo "setup: installing the web players (npm ci in web/)"
-        (cd "$web" && npm ci --no-audit --no-fund --loglevel=error)
+        # The registry is across the network: a timeout is retried twice before setup gives up.
+        local try
+        for try in 1 2 3; do
+            (cd "$web" && npm ci --no-audit --no-fund --loglevel=error --fetch-retries=4) && return 0
+            [ "$try" -lt 3 ] || break
+            echo "setup: npm ci failed (attempt $try of 3), trying again in $((try * 15)) s" >&2
+            sleep $((try * 15))
+        done
+        echo "setup: npm ci in $web failed 3 times" >&2
+        return 1
     fi
 }
 

@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import SRC, Edge, Shield
+from harness import SRC, Edge, Shield, npm_ci
 from harness.media import make_asset
 
 BROWSER_DIR = os.path.join(SRC, "tests", "browser")
@@ -37,11 +37,7 @@ def ensure_node_modules():
     installed = os.path.join(BROWSER_DIR, "node_modules", ".package-lock.json")
     if os.path.exists(installed) and os.path.getmtime(installed) >= os.path.getmtime(lock):
         return
-    r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                       cwd=BROWSER_DIR, capture_output=True, text=True, timeout=300)
-    if r.returncode != 0:
-        raise AssertionError("npm ci in %s failed (exit %d):\n%s%s" %
-                             (BROWSER_DIR, r.returncode, r.stdout, r.stderr))
+    npm_ci(BROWSER_DIR)
 
 
 class BrowserPlayers(unittest.TestCase):

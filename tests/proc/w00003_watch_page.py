@@ -23,7 +23,7 @@ import threading
 import time
 import unittest
 
-from harness import SRC, Control, Edge, Shield
+from harness import SRC, Control, Edge, Shield, npm_ci
 from harness.media import make_asset
 
 from w00001_browser import BROWSER_DIR, CHROMIUM, ensure_node_modules, missing_tools
@@ -42,11 +42,7 @@ def ensure_web_players():
     installed = os.path.join(PLAYER_DIR, ".package-lock.json")
     if os.path.exists(installed) and os.path.getmtime(installed) >= os.path.getmtime(lock):
         return
-    r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                       cwd=WEB_DIR, capture_output=True, text=True, timeout=300)
-    if r.returncode != 0:
-        raise AssertionError("npm ci in %s failed (exit %d):\n%s%s" %
-                             (WEB_DIR, r.returncode, r.stdout, r.stderr))
+    npm_ci(WEB_DIR)
 
 
 def free_port():

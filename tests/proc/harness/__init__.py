@@ -374,3 +374,18 @@ def http_request(port, method, path="/", extra="", body=b"", timeout=5.0):
         if body:
             c.send(body)
         return c.read_response(head_only=(method == "HEAD"))
+
+
+def npm_ci(directory, attempts=3):
+    """`npm ci` in directory; the registry is across the network, so a failure is retried
+    (after 15 s, then 30 s) before the test fails with npm's output."""
+    for attempt in range(1, attempts + 1):
+        r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error",
+                            "--fetch-retries=4"], cwd=directory, capture_output=True, text=True,
+                           timeout=300)
+        if r.returncode == 0:
+            return
+        if attempt < attempts:
+            time.sleep(15 * attempt)
+    raise AssertionError("npm ci in %s failed %d times (last exit %d):\n%s%s" %
+                         (directory, attempts, r.returncode, r.stdout, r.stderr))
